@@ -1,0 +1,24 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+.PHONY: run test lint typecheck pytest bench
+
+run:
+	CLAIMFLOW_BOOTSTRAP_KCAT=1 ./scripts/bootstrap
+	.venv/bin/claimflow dev up
+
+test:
+	./scripts/bootstrap
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy
+
+pytest:
+	.venv/bin/pytest
+
+bench:
+	./scripts/bootstrap
+	.venv/bin/python -m benchmarks

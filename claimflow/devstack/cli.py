@@ -1,0 +1,76 @@
+"""``claimflow kafka start|stop|status`` and ``claimflow topics create``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "state_dir"]
+
+
+def state_dir() -> Path:
+    """Where the local stack keeps its broker data and logs (outside git)."""
+    default = Path.home() / ".local" / "state" / "claimflow"
+    return Path(os.environ.get("CLAIMFLOW_STATE_DIR", default))
+
+
+def _broker(args: argparse.Namespace) -> Any:
+    from claimflow.devstack.kafka import KafkaBroker
+
+    return KafkaBroker(
+        state_dir=state_dir() / "kafka", port=args.port, controller_port=args.port + 1
+    )
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    from router.topic_admin import ensure_topics
+
+    broker = _broker(args)
+    if args.action == "start":
+        broker.start()
+        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        print(broker.bootstrap_servers)
+    elif args.action == "stop":
+        broker.stop()
+        print("stopped")
+    else:
+        if broker.is_running():
+            print(f"running {broker.bootstrap_servers} pid {broker.pid()}")
+        else:
+            print("stopped")
+            return 1
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from claimflow.settings import load_settings
+    from router.topic_admin import ensure_topics
+
+    settings = load_settings()
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka.bootstrap_servers,
+            prefix=settings.kafka.topic_prefix,
+            partitions=args.partitions,
+            replication_factor=args.replication_factor,
+        )
+    )
+    for name in created:
+        print(f"created {name}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    kafka = subparsers.add_parser("kafka", help="run a local single-node Kafka (KRaft)")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.add_argument("--port", type=int, default=9092, help="client port (controller: +1)")
+    kafka.set_defaults(run=_kafka)
+
+    topics = subparsers.add_parser("topics", help="create the topics of the contract")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--partitions", type=int, default=3)
+    topics.add_argument("--replication-factor", type=int, default=1)
+    topics.set_defaults(run=_topics)

@@ -1,0 +1,201 @@
+"""The one typed settings object of claimflow.
+
+Every setting comes from the environment with the prefix ``CLAIMFLOW_``; nested groups use a
+double underscore (``CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS``). Secrets are ``SecretStr`` and are
+unwrapped only at the call that needs them. On Kubernetes, secrets may also be mounted as files
+in the directory named by ``CLAIMFLOW_SECRETS_DIR`` (one file per setting, named like the
+environment variable without the prefix, lower case: ``receiver__verification_token``).
+
+Settings are never read at import time: each process builds one ``Settings`` in its
+composition root with :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AvailitySettings",
+    "DatabaseSettings",
+    "HandlerSettings",
+    "IntegrexSettings",
+    "KafkaSettings",
+    "LoggingSettings",
+    "MissingSecretError",
+    "ReceiverSettings",
+    "RouterSettings",
+    "Settings",
+    "load_settings",
+]
+
+Lane = Literal["production", "test"]
+
+
+class MissingSecretError(RuntimeError):
+    """A secret that this role needs is not configured."""
+
+    def __init__(self, env_name: str) -> None:
+        super().__init__(f"missing required secret {env_name}")
+        self.env_name = env_name
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when security_protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certs.")
+    client_id: str = Field("claimflow", description="Kafka client.id prefix, seen in broker logs.")
+    topic_prefix: str = Field(
+        "claimflow.", description="Prefix of every topic claimflow reads or writes."
+    )
+    publish_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Longest a webhook waits for the broker's acknowledgement before a 503.",
+    )
+
+
+class ReceiverSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface the receiver listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the receiver listens on.")
+    verification_token: SecretStr | None = Field(
+        None, description="Redox destination verification token (required to serve)."
+    )
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024, gt=0, description="Largest webhook body accepted; larger gets 413."
+    )
+    retry_after_seconds: int = Field(
+        30, ge=1, description="Retry-After sent with a 503 when Kafka is down or slow."
+    )
+
+
+class RouterSettings(BaseModel):
+    group_id: str = Field("claimflow-router", description="Consumer group of the router stage.")
+    transactional_id_prefix: str = Field(
+        "claimflow-router",
+        description="Prefix of the router's Kafka transactional ids (one per assigned partition).",
+    )
+    route_table: Path | None = Field(
+        None, description="YAML route table replacing the built-in one (docs/topics.md)."
+    )
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr = Field(
+        SecretStr("sqlite+aiosqlite:///./claimflow-ledger.db"),
+        description="SQLAlchemy async URL of the claims ledger (SQLite or PostgreSQL).",
+    )
+    pool_size: int = Field(5, ge=1, description="Connections kept open to PostgreSQL.")
+
+
+class HandlerSettings(BaseModel):
+    lane: Lane = Field(
+        "production",
+        description="Which topics handlers read and write: production or Meta.Test traffic.",
+    )
+    health_host: str = Field("127.0.0.1", description="Interface of the handler health server.")
+    health_port: int = Field(8081, ge=0, le=65535, description="Port of the health server.")
+    max_attempts: int = Field(5, ge=1, description="In-process attempts before a retry topic.")
+    retry_topic_attempts: int = Field(
+        3, ge=0, description="Passes through the retry topic before the dead-letter topic."
+    )
+    backoff_base_seconds: float = Field(0.5, gt=0, description="First retry delay.")
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest retry delay.")
+    rules_file: Path | None = Field(
+        None, description="YAML follow-up rules replacing the defaults (docs/follow-up-rules.md)."
+    )
+    document_store: Path = Field(
+        Path("./documents"), description="Root of the claim document store (docs/documents.md)."
+    )
+    max_document_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Largest single document sent as an attachment."
+    )
+
+
+class IntegrexSettings(BaseModel):
+    base_url: str = Field("https://api.integrexrcm.com:53443", description="Integrex API base URL.")
+    client_id: str | None = Field(None, description="OAuth2 client id.")
+    client_secret: SecretStr | None = Field(None, description="OAuth2 client secret.")
+    env: Literal["T", "P"] = Field("T", description="Integrex 'env' header: T test, P production.")
+    requests_per_second: float = Field(5.0, gt=0, description="Client-side request rate cap.")
+    poll_deadline_seconds: float = Field(
+        600.0, gt=0, description="How long to poll claim-info before giving up for now."
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
+
+
+class AvailitySettings(BaseModel):
+    base_url: str = Field("https://api.availity.com/availity", description="Availity API base URL.")
+    token_url: str = Field(
+        "https://api.availity.com/v1/token", description="Availity OAuth2 token endpoint."
+    )
+    client_id: str | None = Field(None, description="OAuth2 client id.")
+    client_secret: SecretStr | None = Field(None, description="OAuth2 client secret.")
+    scope: str = Field("hipaa", description="OAuth2 scope of the plan.")
+    requests_per_second: float = Field(5.0, gt=0, description="Plan request rate (Demo: 5/s).")
+    submitter_id: str | None = Field(None, description="Our Availity submitter id.")
+    submitter_state: str | None = Field(None, description="Our submitter's state (2 letters).")
+    poll_deadline_seconds: float = Field(
+        900.0, gt=0, description="How long to poll an attachment's status before parking it."
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json in production; console on a terminal when auto."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything claimflow can be told, for every role."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMFLOW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    handlers: HandlerSettings = Field(default_factory=HandlerSettings)
+    integrex: IntegrexSettings = Field(default_factory=IntegrexSettings)
+    availity: AvailitySettings = Field(default_factory=AvailitySettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    money_tolerance: Decimal = Field(
+        Decimal("0.00"), ge=0, description="Reconciliation differences up to this are not flagged."
+    )
+
+    def require_secret(self, group: str, name: str) -> SecretStr:
+        """Return the secret ``group.name`` or stop start-up with a one-line error naming it."""
+        value = getattr(getattr(self, group), name)
+        if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            raise MissingSecretError(f"CLAIMFLOW_{group.upper()}__{name.upper()}")
+        assert isinstance(value, SecretStr)
+        return value
+
+
+def load_settings() -> Settings:
+    """Build the settings from the environment (and ``CLAIMFLOW_SECRETS_DIR`` if set)."""
+    secrets_dir = os.environ.get("CLAIMFLOW_SECRETS_DIR")
+    if secrets_dir:
+        return Settings(_secrets_dir=secrets_dir)
+    return Settings()
