@@ -63,6 +63,17 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from claimflow.devstack.stack import LocalStack
+
+    stack = LocalStack(state_dir=state_dir(), kafka_port=args.kafka_port, receiver_port=args.port)
+    try:
+        stack.up()
+        return stack.wait()
+    finally:
+        stack.down()
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     kafka = subparsers.add_parser("kafka", help="run a local single-node Kafka (KRaft)")
     kafka.add_argument("action", choices=["start", "stop", "status"])
@@ -74,3 +85,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     topics.add_argument("--partitions", type=int, default=3)
     topics.add_argument("--replication-factor", type=int, default=1)
     topics.set_defaults(run=_topics)
+
+    dev = subparsers.add_parser("dev", help="run the whole local stack (Kafka, roles, sandboxes)")
+    dev.add_argument("action", choices=["up"])
+    dev.add_argument("--port", type=int, default=8080, help="receiver port")
+    dev.add_argument("--kafka-port", type=int, default=9092)
+    dev.set_defaults(run=_dev)

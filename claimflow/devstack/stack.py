@@ -1,0 +1,260 @@
+"""``claimflow dev up``: the whole local stack in one command.
+
+Starts a local Apache Kafka broker (KRaft) with the topic contract, the Integrex and Availity
+sandboxes, then every claimflow role as its own process — receiver, router, the ledger, the
+status-check and the attachment handlers — wired together through environment variables the
+way Kubernetes wires them. Each process logs to ``<state>/logs/<name>.log``. Ctrl-C (or SIGTERM)
+stops them all, newest first, each given time to drain. The stack runs the *test* lane for
+handlers because Redox's sample (and Redox's dev tools) send ``Meta.Test: true``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claimflow.devstack.kafka import KafkaBroker
+
+__all__ = ["DEV_VERIFICATION_TOKEN", "LocalStack", "StackProcess"]
+
+DEV_VERIFICATION_TOKEN = "local-dev-verification-token"  # noqa: S105 - a local-only dev value
+_SANDBOX_CLIENT_ID = "claimflow-local"
+_SANDBOX_CLIENT_SECRET = "local-sandbox-secret"  # noqa: S105 - the sandboxes' own dev value
+
+
+@dataclass
+class StackProcess:
+    name: str
+    argv: list[str]
+    health_url: str | None
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own argv
+                self.argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log}"
+                )
+            if self.health_url is None:
+                return
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not become ready within {timeout}s; see {self.log}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path
+    kafka_port: int = 9092
+    receiver_port: int = 8080
+    integrex_port: int = 8091
+    availity_port: int = 8092
+    processes: list[StackProcess] = field(default_factory=list)
+    broker: KafkaBroker | None = None
+
+    def _claimflow(self) -> str:
+        found = shutil.which("claimflow") or str(Path(sys.executable).with_name("claimflow"))
+        return found
+
+    def environment(self, broker: KafkaBroker) -> dict[str, str]:
+        env = dict(os.environ)
+        documents = self.state_dir / "documents"
+        documents.mkdir(parents=True, exist_ok=True)
+        env.update(
+            {
+                "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "CLAIMFLOW_RECEIVER__PORT": str(self.receiver_port),
+                "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN": env.get(
+                    "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN", DEV_VERIFICATION_TOKEN
+                ),
+                "CLAIMFLOW_DATABASE__URL": env.get(
+                    "CLAIMFLOW_DATABASE__URL",
+                    f"sqlite+aiosqlite:///{self.state_dir / 'claimflow-ledger.db'}",
+                ),
+                "CLAIMFLOW_HANDLERS__LANE": env.get("CLAIMFLOW_HANDLERS__LANE", "test"),
+                "CLAIMFLOW_HANDLERS__DOCUMENT_STORE": str(documents),
+                "CLAIMFLOW_INTEGREX__BASE_URL": f"http://127.0.0.1:{self.integrex_port}",
+                "CLAIMFLOW_INTEGREX__CLIENT_ID": _SANDBOX_CLIENT_ID,
+                "CLAIMFLOW_INTEGREX__CLIENT_SECRET": _SANDBOX_CLIENT_SECRET,
+                "CLAIMFLOW_INTEGREX__ENV": "T",
+                "CLAIMFLOW_AVAILITY__BASE_URL": f"http://127.0.0.1:{self.availity_port}/availity",
+                "CLAIMFLOW_AVAILITY__TOKEN_URL": f"http://127.0.0.1:{self.availity_port}/v1/token",
+                "CLAIMFLOW_AVAILITY__CLIENT_ID": _SANDBOX_CLIENT_ID,
+                "CLAIMFLOW_AVAILITY__CLIENT_SECRET": _SANDBOX_CLIENT_SECRET,
+                "CLAIMFLOW_AVAILITY__SUBMITTER_ID": env.get(
+                    "CLAIMFLOW_AVAILITY__SUBMITTER_ID", "477823"
+                ),
+                "CLAIMFLOW_AVAILITY__SUBMITTER_STATE": env.get(
+                    "CLAIMFLOW_AVAILITY__SUBMITTER_STATE", "TX"
+                ),
+                "CLAIMFLOW_LOGGING__FORMAT": "json",
+            }
+        )
+        return env
+
+    def _plan(self) -> list[tuple[StackProcess, dict[str, str]]]:
+        cf = self._claimflow()
+        logs = self.state_dir / "logs"
+        plan: list[tuple[StackProcess, dict[str, str]]] = [
+            (
+                StackProcess(
+                    "integrex-sandbox",
+                    [
+                        cf,
+                        "sandbox",
+                        "integrex",
+                        "--port",
+                        str(self.integrex_port),
+                        "--client-id",
+                        _SANDBOX_CLIENT_ID,
+                        "--client-secret",
+                        _SANDBOX_CLIENT_SECRET,
+                    ],
+                    f"http://127.0.0.1:{self.integrex_port}/api/health-check",
+                    logs / "integrex-sandbox.log",
+                ),
+                {},
+            ),
+            (
+                StackProcess(
+                    "availity-sandbox",
+                    [
+                        cf,
+                        "sandbox",
+                        "availity",
+                        "--port",
+                        str(self.availity_port),
+                        "--client-id",
+                        _SANDBOX_CLIENT_ID,
+                        "--client-secret",
+                        _SANDBOX_CLIENT_SECRET,
+                    ],
+                    None,
+                    logs / "availity-sandbox.log",
+                ),
+                {},
+            ),
+            (StackProcess("migrations", [cf, "db", "upgrade"], None, logs / "migrations.log"), {}),
+        ]
+        roles = [
+            ("router", [cf, "route"], 8181),
+            ("ledger", [cf, "handle", "ledger"], 8182),
+            ("status-check", [cf, "handle", "status-check"], 8183),
+            ("attachment", [cf, "handle", "attachment"], 8184),
+        ]
+        for name, argv, port in roles:
+            plan.append(
+                (
+                    StackProcess(
+                        name, argv, f"http://127.0.0.1:{port}/healthz", logs / f"{name}.log"
+                    ),
+                    {"CLAIMFLOW_HANDLERS__HEALTH_PORT": str(port)},
+                )
+            )
+        plan.append(
+            (
+                StackProcess(
+                    "receiver",
+                    [cf, "serve"],
+                    f"http://127.0.0.1:{self.receiver_port}/readyz",
+                    logs / "receiver.log",
+                ),
+                {},
+            )
+        )
+        return plan
+
+    def up(self) -> None:
+        broker = KafkaBroker(
+            state_dir=self.state_dir / "kafka",
+            port=self.kafka_port,
+            controller_port=self.kafka_port + 1,
+        )
+        print(f"kafka        starting on {broker.bootstrap_servers} ...", flush=True)
+        broker.start()
+        self.broker = broker
+        import asyncio
+
+        from router.topic_admin import ensure_topics
+
+        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        base_env = self.environment(broker)
+        for process, extra in self._plan():
+            env = {**base_env, **extra}
+            process.start(env)
+            self.processes.append(process)
+            if process.name == "migrations":
+                assert process.process is not None
+                if process.process.wait(120) != 0:
+                    raise RuntimeError(f"database migrations failed; see {process.log}")
+                continue
+            process.wait_healthy(timeout=90)
+            print(f"{process.name:<12} up   (log: {process.log})", flush=True)
+        token = base_env["CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN"]
+        print(
+            "\nclaimflow local stack is up.\n"
+            f"  webhook:  http://127.0.0.1:{self.receiver_port}/webhooks/redox"
+            f"  (verification-token: {token})\n"
+            f"  kafka:    {broker.bootstrap_servers}\n"
+            f"  try:      .venv/bin/claimflow send-sample "
+            f"http://127.0.0.1:{self.receiver_port}/webhooks/redox\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+
+    def down(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def wait(self) -> int:
+        """Block until a signal or until a role dies; return the exit code for the command."""
+        stop = False
+
+        def _on_signal(signum: int, _frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        while not stop:
+            for process in self.processes:
+                if process.process is not None and process.process.poll() is not None:
+                    print(f"{process.name} exited with {process.process.returncode}; stopping")
+                    return 1
+            time.sleep(0.5)
+        return 0
