@@ -136,6 +136,32 @@ class IntegrexSettings(BaseModel):
         600.0, gt=0, description="How long to poll claim-info before giving up for now."
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait to open a connection (a down partner fails fast)."
+    )
+    token_refresh_skew_seconds: float = Field(
+        60.0, ge=0, description="Fetch a new access token this long before the old one expires."
+    )
+    retry_max_attempts: int = Field(
+        5, ge=1, description="Attempts per call on 429, 5xx and timeouts (first one included)."
+    )
+    retry_budget_seconds: float = Field(
+        60.0, gt=0, description="Longest a call keeps retrying before it gives up to the caller."
+    )
+    backoff_base_seconds: float = Field(0.5, gt=0, description="Ceiling of the first retry delay.")
+    backoff_max_seconds: float = Field(15.0, gt=0, description="Longest single retry delay.")
+    circuit_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive partner-down failures that open the circuit."
+    )
+    circuit_reset_seconds: float = Field(
+        30.0, gt=0, description="How long an open circuit refuses calls before one trial call."
+    )
+    poll_interval_seconds: float = Field(
+        2.0, gt=0, description="First wait between claim-info polls; doubles up to the maximum."
+    )
+    poll_max_interval_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between two claim-info polls."
+    )
 
 
 class AvailitySettings(BaseModel):
@@ -153,6 +179,37 @@ class AvailitySettings(BaseModel):
         900.0, gt=0, description="How long to poll an attachment's status before parking it."
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait to open a connection (a down partner fails fast)."
+    )
+    token_refresh_skew_seconds: float = Field(
+        30.0, ge=0, description="Fetch a new token this long before the old one (5 min) expires."
+    )
+    retry_max_attempts: int = Field(
+        5, ge=1, description="Attempts per call on 429, 503 and connection failures."
+    )
+    retry_budget_seconds: float = Field(
+        60.0, gt=0, description="Longest a call keeps retrying before it gives up to the caller."
+    )
+    backoff_base_seconds: float = Field(1.0, gt=0, description="Ceiling of the first retry delay.")
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest single retry delay.")
+    circuit_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive partner-down failures that open the circuit."
+    )
+    circuit_reset_seconds: float = Field(
+        60.0, gt=0, description="How long an open circuit refuses calls before one trial call."
+    )
+    poll_interval_seconds: float = Field(
+        5.0, gt=0, description="First wait between status polls; doubles up to the maximum."
+    )
+    poll_max_interval_seconds: float = Field(
+        60.0, gt=0, description="Longest wait between two status polls."
+    )
+    final_statuses: tuple[str, ...] = Field(
+        ("SUBMITTED", "ACCEPTED", "COMPLETED", "DELIVERED", "REJECTED", "FAILED", "ERROR"),
+        description="Attachment status values that end polling (Availity publishes no list; "
+        "any other value is treated as not final until the poll deadline).",
+    )
 
 
 class LoggingSettings(BaseModel):

@@ -1,12 +1,127 @@
-"""Subcommands of `claimflow` that belong to sandboxes/ (registered by claimflow.cli)."""
+"""Subcommands of `claimflow` that belong to sandboxes/ (registered by claimflow.cli).
+
+``claimflow sandbox integrex|availity [--host H] [--port P] ...`` serves a partner sandbox with
+uvicorn, for the local stack (the production clients point their base URLs at it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 __all__ = ["register"]
 
+_DEFAULT_PORTS = {"integrex": 8091, "availity": 8092}
+
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this part's subcommands; heavy imports happen inside the command functions."""
+    parser = subparsers.add_parser(
+        "sandbox", help="Serve a fake Integrex or Availity API for local runs and tests."
+    )
+    parser.add_argument("partner", choices=sorted(_DEFAULT_PORTS), help="Which partner to play.")
+    parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
+    parser.add_argument(
+        "--port", type=int, default=None, help="Port (integrex 8091, availity 8092 by default)."
+    )
+    parser.add_argument(
+        "--client-id",
+        default=None,
+        help="Client id the sandbox accepts (default: the partner's demo/sandbox id).",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=None,
+        help="Seconds an access token lives (integrex 3599, availity 300 by default).",
+    )
+    parser.add_argument(
+        "--pending-polls",
+        type=int,
+        default=1,
+        help="Polls answered 'pending' before a result or a final status.",
+    )
+    parser.set_defaults(run=_serve)
+    _register_send_sample(subparsers)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from starlette.applications import Starlette
+
+    # The secret the sandbox accepts comes from the environment, never from the command line
+    # (where `ps` would show it); without it, the sandbox's published default is used.
+    secret = os.environ.get("CLAIMFLOW_SANDBOX_CLIENT_SECRET")
+    app: Starlette
+    if args.partner == "integrex":
+        from sandboxes import integrex
+
+        app = integrex.create_app(
+            client_id=args.client_id or integrex.DEMO_CLIENT_ID,
+            client_secret=secret or integrex.DEMO_CLIENT_SECRET,
+            token_lifetime_seconds=args.token_lifetime or 3599,
+            pending_polls=args.pending_polls,
+        )
+    else:
+        from sandboxes import availity
+
+        app = availity.create_app(
+            client_id=args.client_id or availity.SANDBOX_CLIENT_ID,
+            client_secret=secret or availity.SANDBOX_CLIENT_SECRET,
+            token_lifetime_seconds=args.token_lifetime or 300,
+            status_sequence=["PENDING"] * args.pending_polls + ["SUBMITTED"],
+        )
+    port = args.port if args.port is not None else _DEFAULT_PORTS[args.partner]
+    uvicorn.run(app, host=args.host, port=port, log_level="info", lifespan="off")
+    return 0
+
+
+def _register_send_sample(subparsers: argparse._SubParsersAction[Any]) -> None:
+    send = subparsers.add_parser(
+        "send-sample", help="Post Redox's Claim.PaymentBatch sample to URL as Redox would."
+    )
+    send.add_argument("url", help="The webhook URL, e.g. http://127.0.0.1:8080/webhooks/redox")
+    send.add_argument(
+        "--token",
+        default=None,
+        help="verification-token to send (default: CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN).",
+    )
+    send.add_argument("--file", default=None, help="Post this JSON file instead of the sample.")
+    send.add_argument(
+        "--fresh-log-id",
+        action="store_true",
+        help="A new Meta.Logs[].ID (a new delivery) instead of the sample's.",
+    )
+    send.add_argument("--attempts", type=int, default=5, help="Most attempts (Redox retries).")
+    send.set_defaults(run=_send_sample)
+
+
+def _send_sample(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import sys
+    from pathlib import Path
+
+    from sandboxes.redox_sender import RedoxSender, load_sample
+
+    token = args.token or os.environ.get("CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN")
+    if not token:
+        print(
+            "claimflow: missing required secret CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN "
+            "(or --token)",
+            file=sys.stderr,
+        )
+        return 2
+    payload = json.loads(Path(args.file).read_bytes()) if args.file else load_sample()
+
+    async def send() -> int:
+        async with RedoxSender(token=token, max_attempts=args.attempts) as sender:
+            delivery = await sender.deliver(args.url, payload, fresh_log_id=args.fresh_log_id)
+        for number, attempt in enumerate(delivery.attempts, 1):
+            outcome = attempt.status if attempt.status is not None else attempt.error
+            print(f"attempt {number} ({attempt.attempt_id}): {outcome}")
+        print(f"log id {delivery.log_id}: {'delivered' if delivery.delivered else 'failed'}")
+        return 0 if delivery.delivered else 1
+
+    return asyncio.run(send())

@@ -1,0 +1,243 @@
+"""Matching a claim payment to the ledger's claim, strongest evidence first.
+
+1. ``submission_number``: the payment's SubmissionNumber (CLP01) equals our claim number once
+   both are normalised (trimmed, upper-cased, separators stripped).
+2. ``control_number``: the payer's ControlNumber (CLP07) was remembered from an earlier
+   payment of a claim (needed for reversals, corrections and later payments).
+3. ``submission_number_prefix``: the payer truncated our claim number (some cut to 17 or 20
+   characters); only for long keys, and only where the charged amounts agree.
+4. ``demographic``: patient last name, first name (exact or prefix), date of birth and member
+   id, after hard filters on the total charge and the service dates. Never auto-posted: a unique
+   demographic candidate is *suggested* and the payment goes to review.
+
+Several candidates at any step is never a guess: the result is ``needs_review``. No candidate
+at all is ``unmatched`` (the ledger parks the payment until its claim arrives).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from router.messages import ClaimPaymentMessage
+
+__all__ = [
+    "Candidate",
+    "CandidateLookup",
+    "MatchMethod",
+    "MatchResult",
+    "MatchStatus",
+    "PaymentKeys",
+    "match_payment",
+    "normalise_key",
+    "normalise_name",
+]
+
+MIN_PREFIX_LENGTH = 10
+_SEPARATORS = re.compile(r"[^0-9A-Z]")
+
+
+def normalise_key(value: str | None) -> str:
+    """``" 667-296 59983 "`` -> ``"66729659983"``: the form every claim number is compared in."""
+    return _SEPARATORS.sub("", value.upper()) if value else ""
+
+
+def normalise_name(value: str | None) -> str:
+    return _SEPARATORS.sub("", value.upper()) if value else ""
+
+
+def _normalise_member(value: str | None) -> str:
+    return normalise_key(value).lstrip("0")
+
+
+class MatchStatus(enum.Enum):
+    MATCHED = "matched"
+    NEEDS_REVIEW = "needs_review"
+    UNMATCHED = "unmatched"
+
+
+class MatchMethod(enum.Enum):
+    SUBMISSION_NUMBER = "submission_number"
+    CONTROL_NUMBER = "control_number"
+    SUBMISSION_NUMBER_PREFIX = "submission_number_prefix"
+    DEMOGRAPHIC = "demographic"
+    NONE = "none"
+
+
+_CONFIDENCE = {
+    MatchMethod.SUBMISSION_NUMBER: Decimal("1.00"),
+    MatchMethod.CONTROL_NUMBER: Decimal("0.95"),
+    MatchMethod.SUBMISSION_NUMBER_PREFIX: Decimal("0.85"),
+    MatchMethod.DEMOGRAPHIC: Decimal("0.60"),
+    MatchMethod.NONE: Decimal("0.00"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A ledger claim as matching sees it (identifiers are PHI: never log them)."""
+
+    claim_id: int
+    claim_number: str
+    charged_amount: Decimal | None = None
+    service_start: date | None = None
+    service_end: date | None = None
+    patient_first_name: str | None = None
+    patient_last_name: str | None = None
+    patient_dob: date | None = None
+    member_id: str | None = None
+
+
+class CandidateLookup(Protocol):
+    """Where candidates come from: the ledger store, or a dict in unit tests."""
+
+    async def by_claim_key(self, key: str) -> Sequence[Candidate]: ...
+
+    async def by_control_number(self, key: str) -> Sequence[Candidate]: ...
+
+    async def by_claim_key_prefix(self, prefix: str) -> Sequence[Candidate]: ...
+
+    async def by_patient(self, last_name: str) -> Sequence[Candidate]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentKeys:
+    """What a claim payment offers to match on."""
+
+    submission_number: str | None
+    control_number: str | None
+    charged_amount: Decimal | None = None
+    service_start: date | None = None
+    service_end: date | None = None
+    patient_first_name: str | None = None
+    patient_last_name: str | None = None
+    patient_dob: date | None = None
+    member_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_message(cls, message: ClaimPaymentMessage) -> PaymentKeys:
+        claim = message.claim
+        demographics = message.patient.demographics if message.patient else None
+        members = [
+            ref.id
+            for ref in claim.reference_numbers
+            if ref.id and "member" in (ref.id_type or "").lower()
+        ]
+        return cls(
+            submission_number=claim.submission_number,
+            control_number=claim.control_number,
+            charged_amount=claim.charged_amount,
+            service_start=_as_date(claim.start_date_time),
+            service_end=_as_date(claim.end_date_time),
+            patient_first_name=demographics.first_name if demographics else None,
+            patient_last_name=demographics.last_name if demographics else None,
+            patient_dob=_as_date(demographics.dob) if demographics else None,
+            member_ids=tuple(members),
+        )
+
+
+def _as_date(value: date | datetime | None) -> date | None:
+    return value.date() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    status: MatchStatus
+    method: MatchMethod
+    confidence: Decimal
+    claim_id: int | None
+    candidates: tuple[int, ...]
+    reason: str
+
+    @property
+    def matched(self) -> bool:
+        return self.status is MatchStatus.MATCHED
+
+
+def _decide(method: MatchMethod, found: Sequence[Candidate], *, post: bool) -> MatchResult | None:
+    ids = tuple(sorted({c.claim_id for c in found}))
+    if not ids:
+        return None
+    if len(ids) > 1:
+        return MatchResult(
+            MatchStatus.NEEDS_REVIEW,
+            method,
+            _CONFIDENCE[MatchMethod.NONE],
+            None,
+            ids,
+            f"{len(ids)} claims match by {method.value}",
+        )
+    status = MatchStatus.MATCHED if post else MatchStatus.NEEDS_REVIEW
+    reason = f"one claim by {method.value}" + ("" if post else "; a person must confirm it")
+    return MatchResult(status, method, _CONFIDENCE[method], ids[0], ids, reason)
+
+
+def _same_charge(keys: PaymentKeys, candidate: Candidate) -> bool:
+    if keys.charged_amount is None or candidate.charged_amount is None:
+        return False
+    return abs(keys.charged_amount) == abs(candidate.charged_amount)
+
+
+def _dates_overlap(keys: PaymentKeys, candidate: Candidate) -> bool:
+    start, end = keys.service_start, keys.service_end or keys.service_start
+    c_start, c_end = candidate.service_start, candidate.service_end or candidate.service_start
+    if start is None or end is None or c_start is None or c_end is None:
+        return True
+    return start <= c_end and c_start <= end
+
+
+def _same_person(keys: PaymentKeys, candidate: Candidate) -> bool:
+    first, c_first = (
+        normalise_name(keys.patient_first_name),
+        normalise_name(candidate.patient_first_name),
+    )
+    if not first or not c_first or not (first.startswith(c_first) or c_first.startswith(first)):
+        return False
+    if keys.patient_dob and candidate.patient_dob and keys.patient_dob != candidate.patient_dob:
+        return False
+    members = {_normalise_member(m) for m in keys.member_ids}
+    if members and candidate.member_id:
+        return _normalise_member(candidate.member_id) in members
+    return True
+
+
+async def match_payment(keys: PaymentKeys, lookup: CandidateLookup) -> MatchResult:
+    """The best match for one claim payment, or why there is none (module docstring)."""
+    key = normalise_key(keys.submission_number)
+    if key and (
+        found := _decide(MatchMethod.SUBMISSION_NUMBER, await lookup.by_claim_key(key), post=True)
+    ):
+        return found
+    control = normalise_key(keys.control_number)
+    if control and (
+        found := _decide(
+            MatchMethod.CONTROL_NUMBER, await lookup.by_control_number(control), post=True
+        )
+    ):
+        return found
+    if len(key) >= MIN_PREFIX_LENGTH:
+        prefixed = [c for c in await lookup.by_claim_key_prefix(key) if _same_charge(keys, c)]
+        if found := _decide(MatchMethod.SUBMISSION_NUMBER_PREFIX, prefixed, post=True):
+            return found
+    last = normalise_name(keys.patient_last_name)
+    if last:
+        people = [
+            c
+            for c in await lookup.by_patient(last)
+            if _same_charge(keys, c) and _dates_overlap(keys, c) and _same_person(keys, c)
+        ]
+        if found := _decide(MatchMethod.DEMOGRAPHIC, people, post=False):
+            return found
+    return MatchResult(
+        MatchStatus.UNMATCHED,
+        MatchMethod.NONE,
+        _CONFIDENCE[MatchMethod.NONE],
+        None,
+        (),
+        "no claim in the ledger matches",
+    )

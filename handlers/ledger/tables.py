@@ -1,0 +1,279 @@
+"""The claims ledger's tables (SQLAlchemy 2 declarative); the Alembic migrations create them.
+
+Money is stored as the exact decimal text (``"100.00"``) so that SQLite and PostgreSQL hold
+the same value and nothing passes through a float; sums are done in Python with ``Decimal``.
+Times are UTC. Patient identifiers are kept for matching only and are never logged.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AppliedPayment",
+    "Base",
+    "Claim",
+    "ClaimIdentifier",
+    "Delivery",
+    "FollowUp",
+    "OutboxMessage",
+    "ParkedPayment",
+    "PaymentReceipt",
+    "Reconciliation",
+    "TimelineEvent",
+    "TransactionResult",
+]
+
+
+class MoneyText(TypeDecorator[Decimal]):
+    """An exact ``Decimal`` stored as its text."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on both databases (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_number: Mapped[str] = mapped_column(String(80), unique=True)
+    claim_key: Mapped[str] = mapped_column(String(80), index=True)
+    payer_id: Mapped[str | None] = mapped_column(String(80))
+    payer_name: Mapped[str | None] = mapped_column(String(200))
+    provider_npi: Mapped[str | None] = mapped_column(String(20))
+    provider_tax_id: Mapped[str | None] = mapped_column(String(20))
+    provider_name: Mapped[str | None] = mapped_column(String(200))
+    patient_first_name: Mapped[str | None] = mapped_column(String(100))
+    patient_last_name: Mapped[str | None] = mapped_column(String(100))
+    patient_last_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    patient_dob: Mapped[date | None] = mapped_column(Date)
+    member_id: Mapped[str | None] = mapped_column(String(80))
+    patient_account_number: Mapped[str | None] = mapped_column(String(80))
+    service_start: Mapped[date | None] = mapped_column(Date)
+    service_end: Mapped[date | None] = mapped_column(Date)
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    charged_amount: Mapped[Decimal] = mapped_column(MoneyText)
+    paid_amount: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
+    patient_responsibility: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
+    adjusted_amount: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
+    status: Mapped[str] = mapped_column(String(40), default="submitted")
+    source: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClaimIdentifier(Base):
+    """Another number a claim is known by: the payer's claim control number, once seen."""
+
+    __tablename__ = "claim_identifiers"
+    __table_args__ = (UniqueConstraint("kind", "value_key", "claim_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(80))
+    value_key: Mapped[str] = mapped_column(String(80), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PaymentReceipt(Base):
+    """Every claim payment message handled, once: the idempotency record."""
+
+    __tablename__ = "payment_receipts"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    delivery_id: Mapped[str] = mapped_column(String(80), index=True)
+    transaction_index: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(80))
+    transaction_total: Mapped[Decimal | None] = mapped_column(MoneyText)
+    credit_or_debit: Mapped[str | None] = mapped_column(String(20))
+    claims_in_batch: Mapped[int] = mapped_column(Integer)
+    paid_amount: Mapped[Decimal] = mapped_column(MoneyText)
+    state: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(40))
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """A PaymentBatch delivery: counts its claims so that one transaction sees the last one."""
+
+    __tablename__ = "deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    claims_in_batch: Mapped[int] = mapped_column(Integer)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppliedPayment(Base):
+    """A claim payment posted to a claim; a reversal is posted with its negated amounts."""
+
+    __tablename__ = "applied_payments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    control_number: Mapped[str | None] = mapped_column(String(80))
+    status_text: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(40))
+    charged_amount: Mapped[Decimal | None] = mapped_column(MoneyText)
+    paid_amount: Mapped[Decimal] = mapped_column(MoneyText)
+    patient_responsibility: Mapped[Decimal] = mapped_column(MoneyText)
+    adjusted_amount: Mapped[Decimal] = mapped_column(MoneyText)
+    adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    match_method: Mapped[str] = mapped_column(String(40))
+    match_confidence: Mapped[Decimal] = mapped_column(MoneyText)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("applied_payments.id"))
+    reversed_by_id: Mapped[int | None] = mapped_column(Integer)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ParkedPayment(Base):
+    """A payment waiting for its claim (unmatched) or for a person (needs review)."""
+
+    __tablename__ = "parked_payments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    submission_key: Mapped[str] = mapped_column(String(80), index=True)
+    control_key: Mapped[str] = mapped_column(String(80), index=True)
+    candidates: Mapped[list[int]] = mapped_column(JSON)
+    payload: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Reconciliation(Base):
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), index=True)
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    match_status: Mapped[str] = mapped_column(String(40))
+    match_method: Mapped[str] = mapped_column(String(40))
+    match_confidence: Mapped[Decimal] = mapped_column(MoneyText)
+    balanced: Mapped[bool]
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    flags: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TransactionResult(Base):
+    """The transaction-level check, once every claim of a delivery has arrived."""
+
+    __tablename__ = "transaction_results"
+    __table_args__ = (UniqueConstraint("delivery_id", "transaction_index"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(80))
+    transaction_index: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(80))
+    total_amount: Mapped[Decimal | None] = mapped_column(MoneyText)
+    payments_amount: Mapped[Decimal] = mapped_column(MoneyText)
+    balanced: Mapped[bool]
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FollowUp(Base):
+    """A follow-up decision: the command that was (or will be) published for a claim."""
+
+    __tablename__ = "follow_ups"
+
+    command_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(400))
+    trigger_message_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TimelineEvent(Base):
+    """One line of a claim's history, in words without PHI."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_claim_at", "claim_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """A message to publish, written in the same transaction as the effects that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(250))
+    key: Mapped[str | None] = mapped_column(String(250))
+    value: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

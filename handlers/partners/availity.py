@@ -1,0 +1,425 @@
+"""Client of Availity's Claim Attachments API 1.0.0 (submit an attachment, poll its status).
+
+Tokens: ``POST {token_url}`` with a form body (``grant_type=client_credentials``, client id and
+secret, ``scope``); they live five minutes with no refresh token, so the cache fetches a new one
+``token_refresh_skew_seconds`` ahead of expiry. Requests are spaced to the plan's rate; a 429 is
+backed off on our own schedule (Availity documents no Retry-After). Submissions are validated
+locally (:mod:`handlers.partners.availity_submission`) before they are sent.
+
+Availity has no idempotency key. A submission is therefore retried only when it surely did not
+arrive (no connection, 401 before a fresh token, 429, 503); a timeout or another 5xx after sending
+is :class:`AvailitySubmissionUnconfirmedError` -- not retriable, since resubmitting could file
+the attachment twice; the message must be parked for a person to reconcile.
+
+Exceptions (``retriable`` = worth trying again later; ``retry_now`` = this client already did)::
+
+    PartnerError
+    └── AvailityError
+        ├── AvailityUnavailableError            retriable, retry_now: could not connect
+        │   ├── AvailityTimeoutError            retriable, retry_now: no answer in time
+        │   ├── AvailityServerError             retriable, retry_now: 5xx
+        │   └── AvailityCircuitOpenError        retriable: not called, partner recently down
+        ├── AvailityRateLimitedError            retriable, retry_now: 429
+        ├── AvailityStatusPendingError          retriable: no final status by the deadline
+        ├── AvailitySubmissionUnconfirmedError  sent, outcome unknown: do not resubmit blindly
+        ├── AvailityAuthError                   credentials refused, or a fresh token refused
+        ├── AvailityRequestRejectedError        4xx: the request is wrong
+        │   ├── AvailityInvalidSubmissionError  refused locally, never sent (``violations``)
+        │   ├── AvailityParameterViolationsError  Availity's parameterViolations (``violations``)
+        │   └── AvailityNotFoundError           404: unknown request id
+        └── AvailityProtocolError               an answer not shaped as documented
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypeVar
+
+import httpx
+import structlog
+from pydantic import SecretStr, ValidationError
+
+from claimflow.settings import AvailitySettings, MissingSecretError
+from handlers.partners.availity_submission import (
+    AttachmentSubmission,
+    ParameterViolation,
+    violations_of,
+)
+from handlers.partners.connection import ErrorKinds, PartnerConnection
+from handlers.partners.errors import PartnerError
+from handlers.partners.metrics import PartnerMetrics
+from handlers.partners.oauth import (
+    AccessToken,
+    TokenCache,
+    TokenResponseError,
+    parse_token_response,
+)
+from handlers.partners.resilience import Backoff, CircuitBreaker, RateLimiter, retry
+
+__all__ = [
+    "AttachmentStatus",
+    "AttachmentSubmission",
+    "AvailityAuthError",
+    "AvailityCircuitOpenError",
+    "AvailityClient",
+    "AvailityError",
+    "AvailityInvalidSubmissionError",
+    "AvailityNotFoundError",
+    "AvailityParameterViolationsError",
+    "AvailityProtocolError",
+    "AvailityRateLimitedError",
+    "AvailityRequestRejectedError",
+    "AvailityServerError",
+    "AvailityStatusPendingError",
+    "AvailitySubmissionUnconfirmedError",
+    "AvailityTimeoutError",
+    "AvailityUnavailableError",
+    "ParameterViolation",
+    "parse_submission",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+ATTACHMENTS_PATH = "/medical-attachments/ma/external/rest"
+
+
+class AvailityError(PartnerError):
+    """Root of every error this client raises."""
+
+
+class AvailityUnavailableError(AvailityError):
+    retriable: ClassVar[bool] = True
+    retry_now: ClassVar[bool] = True
+
+
+class AvailityTimeoutError(AvailityUnavailableError):
+    pass
+
+
+class AvailityServerError(AvailityUnavailableError):
+    pass
+
+
+class AvailityCircuitOpenError(AvailityUnavailableError):
+    retry_now: ClassVar[bool] = False
+
+
+class AvailityRateLimitedError(AvailityError):
+    retriable: ClassVar[bool] = True
+    retry_now: ClassVar[bool] = True
+
+
+class AvailityStatusPendingError(AvailityError):
+    retriable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, request_id: int, last_status: str | None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.last_status = last_status
+
+
+class AvailitySubmissionUnconfirmedError(AvailityError):
+    def __init__(self, message: str, *, request_number: str, status_code: int | None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.request_number = request_number
+
+
+class AvailityAuthError(AvailityError):
+    pass
+
+
+class AvailityRequestRejectedError(AvailityError):
+    pass
+
+
+class AvailityInvalidSubmissionError(AvailityRequestRejectedError):
+    def __init__(self, violations: tuple[ParameterViolation, ...]) -> None:
+        super().__init__("attachment submission is invalid: " + _describe(violations))
+        self.violations = violations
+
+
+class AvailityParameterViolationsError(AvailityRequestRejectedError):
+    def __init__(self, violations: tuple[ParameterViolation, ...], *, status_code: int) -> None:
+        super().__init__(
+            "Availity rejected the attachment: " + _describe(violations), status_code=status_code
+        )
+        self.violations = violations
+
+
+class AvailityNotFoundError(AvailityRequestRejectedError):
+    pass
+
+
+class AvailityProtocolError(AvailityError):
+    pass
+
+
+_KINDS = ErrorKinds(
+    timeout=AvailityTimeoutError,
+    unreachable=AvailityUnavailableError,
+    circuit_open=AvailityCircuitOpenError,
+    auth=AvailityAuthError,
+    rate_limited=AvailityRateLimitedError,
+    server=AvailityServerError,
+    not_found=AvailityNotFoundError,
+    rejected=AvailityRequestRejectedError,
+    protocol=AvailityProtocolError,
+)
+
+
+def parse_submission(body: Mapping[str, Any]) -> AttachmentSubmission:
+    """Validate a JSON body as a submission; :class:`AvailityInvalidSubmissionError` if not."""
+    try:
+        return AttachmentSubmission.model_validate(body)
+    except ValidationError as exc:
+        raise AvailityInvalidSubmissionError(violations_of(exc)) from None
+
+
+@dataclass(frozen=True)
+class AttachmentStatus:
+    request_id: int
+    status: str
+    #: One of the configured final statuses; any other value is "not yet".
+    final: bool
+
+
+class AvailityClient:
+    """One per process: shares one connection pool, token, rate limit and circuit breaker."""
+
+    partner: ClassVar[str] = "availity"
+
+    def __init__(
+        self,
+        *,
+        settings: AvailitySettings,
+        metrics: PartnerMetrics | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.client_id:
+            raise MissingSecretError("CLAIMFLOW_AVAILITY__CLIENT_ID")
+        if settings.client_secret is None or not settings.client_secret.get_secret_value():
+            raise MissingSecretError("CLAIMFLOW_AVAILITY__CLIENT_SECRET")
+        self._settings = settings
+        self._client_id: str = settings.client_id
+        self._client_secret: SecretStr = settings.client_secret
+        self._final = frozenset(status.upper() for status in settings.final_statuses)
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            transport=transport,
+            headers={"accept": "application/json"},
+            # Connecting fails fast when Availity is down; a submission carries a document of up
+            # to max_document_bytes, so writing and reading get the whole per-request timeout.
+            timeout=httpx.Timeout(
+                settings.timeout_seconds, connect=settings.connect_timeout_seconds
+            ),
+            # The plan's rate (5/s Demo, 100/s Standard) is enforced by the rate limiter; enough
+            # kept-alive connections for that rate, and a hard cap so a burst cannot open more.
+            limits=httpx.Limits(
+                max_connections=20, max_keepalive_connections=10, keepalive_expiry=30
+            ),
+            # A redirect would carry our bearer token to another host: treat it as an error.
+            follow_redirects=False,
+        )
+        self._metrics = metrics if metrics is not None else PartnerMetrics()
+        self._connection = PartnerConnection(
+            partner=self.partner,
+            http=self._http,
+            errors=_KINDS,
+            breaker=CircuitBreaker(
+                failure_threshold=settings.circuit_failure_threshold,
+                reset_seconds=settings.circuit_reset_seconds,
+            ),
+            limiter=RateLimiter(rate=settings.requests_per_second),
+            metrics=self._metrics,
+        )
+        self._tokens = TokenCache(
+            fetch=self._fetch_token, refresh_skew=settings.token_refresh_skew_seconds
+        )
+        self._backoff = Backoff(
+            base_delay=settings.backoff_base_seconds,
+            max_delay=settings.backoff_max_seconds,
+            max_attempts=settings.retry_max_attempts,
+            budget=settings.retry_budget_seconds,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit_attachment(self, submission: AttachmentSubmission) -> int:
+        """POST the attachment once; return Availity's request id for status polls."""
+        payload = submission.to_payload()
+        request_number = submission.request_number
+
+        async def attempt() -> int:
+            try:
+                response = await self._connection.send_authorized(
+                    lambda auth: self._http.build_request(
+                        "POST", f"{ATTACHMENTS_PATH}/response", json=payload, headers=auth
+                    ),
+                    tokens=self._tokens,
+                    operation="attachment.submit",
+                )
+            except AvailityTimeoutError as exc:
+                raise AvailitySubmissionUnconfirmedError(
+                    f"attachment {request_number}: sent, no answer in time; not resubmitted",
+                    request_number=request_number,
+                    status_code=None,
+                ) from exc
+            if response.status_code >= 500 and response.status_code != 503:
+                raise AvailitySubmissionUnconfirmedError(
+                    f"attachment {request_number}: Availity answered {response.status_code}; "
+                    "it may have been filed, not resubmitted",
+                    request_number=request_number,
+                    status_code=response.status_code,
+                )
+            self._raise_for_status(response, "attachment.submit")
+            request_id = _json(response).get("id")
+            if not isinstance(request_id, int) or isinstance(request_id, bool):
+                raise AvailityProtocolError("attachment POST answered without an integer id")
+            return request_id
+
+        request_id = await self._retry(attempt, "attachment.submit")
+        log.info(
+            "availity.attachment_submitted",
+            request_number=request_number,
+            availity_request_id=request_id,
+        )
+        return request_id
+
+    async def attachment_status(self, request_id: int) -> AttachmentStatus:
+        """One GET of the attachment's status."""
+
+        async def attempt() -> AttachmentStatus:
+            response = await self._connection.send_authorized(
+                lambda auth: self._http.build_request(
+                    "GET", f"{ATTACHMENTS_PATH}/status/{request_id}", headers=auth
+                ),
+                tokens=self._tokens,
+                operation="attachment.status",
+            )
+            self._raise_for_status(response, "attachment.status")
+            status = _json(response).get("status")
+            if not isinstance(status, str) or not status:
+                raise AvailityProtocolError("attachment status answered without a status")
+            return AttachmentStatus(
+                request_id=request_id, status=status, final=status.upper() in self._final
+            )
+
+        return await self._retry(attempt, "attachment.status")
+
+    async def wait_for_final_status(
+        self, request_id: int, *, deadline_seconds: float | None = None
+    ) -> AttachmentStatus:
+        """Poll with growing intervals until a final status or the deadline."""
+        budget = (
+            self._settings.poll_deadline_seconds if deadline_seconds is None else deadline_seconds
+        )
+        deadline = time.monotonic() + budget
+        interval = self._settings.poll_interval_seconds
+        polls = 0
+        while True:
+            status = await self.attachment_status(request_id)
+            polls += 1
+            if status.final:
+                log.info(
+                    "availity.attachment_final",
+                    availity_request_id=request_id,
+                    status=status.status,
+                    polls=polls,
+                )
+                return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(
+                    "availity.attachment_pending",
+                    availity_request_id=request_id,
+                    status=status.status,
+                    polls=polls,
+                )
+                raise AvailityStatusPendingError(
+                    f"attachment {request_id} not final after {polls} polls ({status.status})",
+                    request_id=request_id,
+                    last_status=status.status,
+                )
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * 2, self._settings.poll_max_interval_seconds)
+
+    async def _fetch_token(self) -> AccessToken:
+        request = self._http.build_request(
+            "POST",
+            self._settings.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret.get_secret_value(),
+                "scope": self._settings.scope,
+            },
+        )
+        response = await self._connection.send(request, operation="token")
+        if response.status_code in (400, 401, 403):
+            raise AvailityAuthError(
+                f"Availity refused our client credentials ({response.status_code})",
+                status_code=response.status_code,
+            )
+        self._raise_for_status(response, "token")
+        try:
+            token = parse_token_response(_json(response))
+        except TokenResponseError as exc:
+            raise AvailityProtocolError(f"Availity token: {exc}") from None
+        self._metrics.token_fetches.labels(partner=self.partner).inc()
+        log.info("partner.token_fetched", partner=self.partner, expires_in=token.expires_in)
+        return token
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]], operation: str) -> T:
+        return await retry(attempt, backoff=self._backoff, operation=operation, rng=self._rng)
+
+    def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
+        if 400 <= response.status_code < 500 and response.status_code != 429:
+            violations = _parameter_violations(response)
+            if violations:
+                raise AvailityParameterViolationsError(violations, status_code=response.status_code)
+        self._connection.raise_for_status(response, operation=operation)
+
+
+def _parameter_violations(response: httpx.Response) -> tuple[ParameterViolation, ...]:
+    try:
+        body = response.json()
+    except ValueError:
+        return ()
+    entries = body.get("parameterViolations") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(ParameterViolation.from_json(e) for e in entries if isinstance(e, dict))
+
+
+def _describe(violations: tuple[ParameterViolation, ...]) -> str:
+    return "; ".join(f"{v.path}: {v.message}" for v in violations) or "no details given"
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise AvailityProtocolError(f"answer ({response.status_code}) is not JSON") from None
+    if not isinstance(body, dict):
+        raise AvailityProtocolError(f"answer ({response.status_code}) is not a JSON object")
+    return body

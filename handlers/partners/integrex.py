@@ -1,0 +1,351 @@
+"""Client of Integrex Health's Claim Status API v2 (submit a 276-style inquiry, poll its result).
+
+Flow, as the quick start shows: ``GET /api/health-check`` (no auth); ``POST /api/v2/auth`` with
+HTTP Basic client id/secret and a form ``grant_type=client_credentials`` (tokens live an hour);
+``POST /api/v2/claim-info`` -> ``{"id": ...}``; ``GET /api/v2/claim-info`` with ``{"id": ...}`` in
+a JSON body -> 202 while pending, 200 with ``{"claim-info": [...]}``. Every call carries the
+``env`` header (``T`` test data, ``P`` production) from settings.
+
+Exceptions (``retriable`` = worth trying again later; ``retry_now`` = this client already did)::
+
+    PartnerError
+    └── IntegrexError
+        ├── IntegrexUnavailableError        retriable, retry_now: could not connect
+        │   ├── IntegrexTimeoutError        retriable, retry_now: no answer in time
+        │   ├── IntegrexServerError         retriable, retry_now: 5xx
+        │   └── IntegrexCircuitOpenError    retriable: not called, partner recently down
+        ├── IntegrexRateLimitedError        retriable, retry_now: 429
+        ├── IntegrexResultPendingError      retriable: poll deadline passed (``request_id``)
+        ├── IntegrexAuthError               credentials refused, or a fresh token refused
+        ├── IntegrexRequestRejectedError    400 and other 4xx: the inquiry is wrong
+        │   └── IntegrexResultNotFoundError 404: the id is unknown or its result expired
+        └── IntegrexProtocolError           an answer not shaped as documented
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypeVar
+
+import httpx
+import structlog
+from pydantic import SecretStr, ValidationError
+
+from claimflow.settings import IntegrexSettings, MissingSecretError
+from handlers.partners.connection import ErrorKinds, PartnerConnection
+from handlers.partners.errors import PartnerError
+from handlers.partners.integrex_models import ClaimInfo, ClaimInfoResponse, ClaimStatusRequest
+from handlers.partners.metrics import PartnerMetrics
+from handlers.partners.oauth import (
+    AccessToken,
+    TokenCache,
+    TokenResponseError,
+    basic_authorization,
+    parse_token_response,
+)
+from handlers.partners.resilience import Backoff, CircuitBreaker, RateLimiter, retry
+
+__all__ = [
+    "ClaimInfo",
+    "ClaimStatusRequest",
+    "ClaimStatusResult",
+    "IntegrexAuthError",
+    "IntegrexCircuitOpenError",
+    "IntegrexClient",
+    "IntegrexError",
+    "IntegrexProtocolError",
+    "IntegrexRateLimitedError",
+    "IntegrexRequestRejectedError",
+    "IntegrexResultNotFoundError",
+    "IntegrexResultPendingError",
+    "IntegrexServerError",
+    "IntegrexTimeoutError",
+    "IntegrexUnavailableError",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+CLAIM_INFO_PATH = "/api/v2/claim-info"
+
+
+class IntegrexError(PartnerError):
+    """Root of every error this client raises."""
+
+
+class IntegrexUnavailableError(IntegrexError):
+    retriable: ClassVar[bool] = True
+    retry_now: ClassVar[bool] = True
+
+
+class IntegrexTimeoutError(IntegrexUnavailableError):
+    pass
+
+
+class IntegrexServerError(IntegrexUnavailableError):
+    pass
+
+
+class IntegrexCircuitOpenError(IntegrexUnavailableError):
+    retry_now: ClassVar[bool] = False
+
+
+class IntegrexRateLimitedError(IntegrexError):
+    retriable: ClassVar[bool] = True
+    retry_now: ClassVar[bool] = True
+
+
+class IntegrexResultPendingError(IntegrexError):
+    retriable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class IntegrexAuthError(IntegrexError):
+    pass
+
+
+class IntegrexRequestRejectedError(IntegrexError):
+    pass
+
+
+class IntegrexResultNotFoundError(IntegrexRequestRejectedError):
+    pass
+
+
+class IntegrexProtocolError(IntegrexError):
+    pass
+
+
+_KINDS = ErrorKinds(
+    timeout=IntegrexTimeoutError,
+    unreachable=IntegrexUnavailableError,
+    circuit_open=IntegrexCircuitOpenError,
+    auth=IntegrexAuthError,
+    rate_limited=IntegrexRateLimitedError,
+    server=IntegrexServerError,
+    not_found=IntegrexResultNotFoundError,
+    rejected=IntegrexRequestRejectedError,
+    protocol=IntegrexProtocolError,
+)
+
+
+@dataclass(frozen=True)
+class ClaimStatusResult:
+    request_id: str
+    claim_info: list[ClaimInfo]
+
+
+class IntegrexClient:
+    """One per process: shares one connection pool, token, rate limit and circuit breaker."""
+
+    partner: ClassVar[str] = "integrex"
+
+    def __init__(
+        self,
+        *,
+        settings: IntegrexSettings,
+        metrics: PartnerMetrics | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.client_id:
+            raise MissingSecretError("CLAIMFLOW_INTEGREX__CLIENT_ID")
+        if settings.client_secret is None or not settings.client_secret.get_secret_value():
+            raise MissingSecretError("CLAIMFLOW_INTEGREX__CLIENT_SECRET")
+        self._settings = settings
+        self._client_id: str = settings.client_id
+        self._client_secret: SecretStr = settings.client_secret
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            transport=transport,
+            headers={"accept": "application/json", "env": settings.env},
+            # Connecting fails fast (partner down, or our egress IP not on its allow-list);
+            # reading may take the whole per-request timeout while Integrex asks the payer.
+            timeout=httpx.Timeout(
+                settings.timeout_seconds, connect=settings.connect_timeout_seconds
+            ),
+            # requests_per_second already caps traffic; a few kept-alive connections spare a TLS
+            # handshake per poll, and the cap stops a burst of handlers opening hundreds.
+            limits=httpx.Limits(
+                max_connections=10, max_keepalive_connections=5, keepalive_expiry=30
+            ),
+            # A redirect would carry our bearer token to another host: treat it as an error.
+            follow_redirects=False,
+        )
+        self._metrics = metrics if metrics is not None else PartnerMetrics()
+        self._connection = PartnerConnection(
+            partner=self.partner,
+            http=self._http,
+            errors=_KINDS,
+            breaker=CircuitBreaker(
+                failure_threshold=settings.circuit_failure_threshold,
+                reset_seconds=settings.circuit_reset_seconds,
+            ),
+            limiter=RateLimiter(rate=settings.requests_per_second),
+            metrics=self._metrics,
+        )
+        self._tokens = TokenCache(
+            fetch=self._fetch_token, refresh_skew=settings.token_refresh_skew_seconds
+        )
+        self._backoff = Backoff(
+            base_delay=settings.backoff_base_seconds,
+            max_delay=settings.backoff_max_seconds,
+            max_attempts=settings.retry_max_attempts,
+            budget=settings.retry_budget_seconds,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def health_check(self) -> bool:
+        """Whether Integrex answers its health check with ``success`` (one try, never raises)."""
+        try:
+            response = await self._connection.send(
+                self._http.build_request("GET", "/api/health-check"), operation="health_check"
+            )
+            return response.status_code == 200 and _json(response).get("status") == "success"
+        except (IntegrexError, ValueError):
+            return False
+
+    async def submit_claim_status(self, request: ClaimStatusRequest) -> str:
+        """POST the inquiry; return Integrex's id for polling its result."""
+        payload = request.to_payload()
+
+        async def attempt() -> str:
+            response = await self._connection.send_authorized(
+                lambda auth: self._http.build_request(
+                    "POST", CLAIM_INFO_PATH, json=payload, headers=auth
+                ),
+                tokens=self._tokens,
+                operation="claim_info.submit",
+            )
+            self._raise_for_status(response, "claim_info.submit")
+            request_id = _json(response).get("id")
+            if not isinstance(request_id, str) or not request_id:
+                raise IntegrexProtocolError("claim-info POST answered without an id")
+            return request_id
+
+        request_id = await self._retry(attempt, "claim_info.submit")
+        log.info("integrex.claim_status_submitted", integrex_request_id=request_id)
+        return request_id
+
+    async def fetch_claim_info(self, request_id: str) -> list[ClaimInfo] | None:
+        """One GET of the result: the claim-info entries, or ``None`` while pending (202)."""
+
+        async def attempt() -> list[ClaimInfo] | None:
+            response = await self._connection.send_authorized(
+                lambda auth: self._http.build_request(
+                    "GET", CLAIM_INFO_PATH, json={"id": request_id}, headers=auth
+                ),
+                tokens=self._tokens,
+                operation="claim_info.fetch",
+            )
+            if response.status_code == 202:
+                return None
+            self._raise_for_status(response, "claim_info.fetch")
+            return _parse_claim_info(response)
+
+        return await self._retry(attempt, "claim_info.fetch")
+
+    async def wait_for_claim_info(
+        self, request_id: str, *, deadline_seconds: float | None = None
+    ) -> list[ClaimInfo]:
+        """Poll with growing intervals until the result is ready or the deadline passes."""
+        budget = (
+            self._settings.poll_deadline_seconds if deadline_seconds is None else deadline_seconds
+        )
+        deadline = time.monotonic() + budget
+        interval = self._settings.poll_interval_seconds
+        polls = 0
+        while True:
+            result = await self.fetch_claim_info(request_id)
+            polls += 1
+            if result is not None:
+                log.info("integrex.claim_info_ready", integrex_request_id=request_id, polls=polls)
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(
+                    "integrex.claim_info_pending", integrex_request_id=request_id, polls=polls
+                )
+                raise IntegrexResultPendingError(
+                    f"claim-info {request_id} still pending after {polls} polls",
+                    request_id=request_id,
+                )
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * 2, self._settings.poll_max_interval_seconds)
+
+    async def check_claim_status(
+        self, request: ClaimStatusRequest, *, deadline_seconds: float | None = None
+    ) -> ClaimStatusResult:
+        """Submit, then wait for the result (``IntegrexResultPendingError`` keeps the id)."""
+        request_id = await self.submit_claim_status(request)
+        claim_info = await self.wait_for_claim_info(request_id, deadline_seconds=deadline_seconds)
+        return ClaimStatusResult(request_id=request_id, claim_info=claim_info)
+
+    async def _fetch_token(self) -> AccessToken:
+        request = self._http.build_request(
+            "POST",
+            "/api/v2/auth",
+            data={"grant_type": "client_credentials"},
+            headers=basic_authorization(self._client_id, self._client_secret),
+        )
+        response = await self._connection.send(request, operation="auth")
+        if response.status_code in (400, 401, 403):
+            raise IntegrexAuthError(
+                f"Integrex refused our client credentials ({response.status_code})",
+                status_code=response.status_code,
+            )
+        self._connection.raise_for_status(response, operation="auth")
+        try:
+            token = parse_token_response(_json(response))
+        except TokenResponseError as exc:
+            raise IntegrexProtocolError(f"Integrex auth: {exc}") from None
+        self._metrics.token_fetches.labels(partner=self.partner).inc()
+        log.info("partner.token_fetched", partner=self.partner, expires_in=token.expires_in)
+        return token
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]], operation: str) -> T:
+        return await retry(attempt, backoff=self._backoff, operation=operation, rng=self._rng)
+
+    def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
+        self._connection.raise_for_status(response, operation=operation)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise IntegrexProtocolError(f"answer ({response.status_code}) is not JSON") from None
+    if not isinstance(body, dict):
+        raise IntegrexProtocolError(f"answer ({response.status_code}) is not a JSON object")
+    return body
+
+
+def _parse_claim_info(response: httpx.Response) -> list[ClaimInfo]:
+    try:
+        return ClaimInfoResponse.model_validate(_json(response)).claim_info
+    except ValidationError as exc:
+        # Field paths only: the values are PHI.
+        where = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        raise IntegrexProtocolError(f"claim-info result invalid at {', '.join(where)}") from None

@@ -1,0 +1,45 @@
+"""Prometheus metrics of partner calls: counts and latency by partner, operation and outcome.
+
+Labels are closed sets (partner name, operation name, HTTP status or error kind); no request
+ids, tokens or payload values ever become labels. The composition root passes the registry it
+exports; without one, a private registry keeps tests and second clients from colliding.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["PartnerMetrics"]
+
+
+class PartnerMetrics:
+    def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter(
+            "claimflow_partner_requests",
+            "HTTP requests sent to partner APIs, by outcome (status code or error kind).",
+            ["partner", "operation", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "claimflow_partner_request_seconds",
+            "Time from sending a partner request to its answer (or failure).",
+            ["partner", "operation"],
+            registry=self.registry,
+        )
+        self.token_fetches = Counter(
+            "claimflow_partner_token_fetches",
+            "OAuth2 access tokens fetched from partner token endpoints.",
+            ["partner"],
+            registry=self.registry,
+        )
+        self.circuit_rejections = Counter(
+            "claimflow_partner_circuit_rejections",
+            "Calls refused without a request because the partner's circuit was open.",
+            ["partner"],
+            registry=self.registry,
+        )
+
+    def observe(self, *, partner: str, operation: str, outcome: str, seconds: float) -> None:
+        self.requests.labels(partner=partner, operation=operation, outcome=outcome).inc()
+        self.latency.labels(partner=partner, operation=operation).observe(seconds)

@@ -1,0 +1,77 @@
+"""``create_app``: the receiver's Starlette application and its composition root.
+
+The lifespan builds one frozen :class:`~receiver.context.ReceiverContext` (publisher, route
+table, token verifier, metrics) and hands it to every request as ``request.state.context``;
+nothing is created at import time. The app starts the publisher it is given (or its own
+``WebhookPublisher``) on start-up and stops it, flushing, on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from claimflow.settings import Settings
+from receiver import probes
+from receiver.context import ReceiverContext
+from receiver.metrics import ReceiverMetrics, RecentDeliveries
+from receiver.openapi import render
+from receiver.publisher import Publisher, WebhookPublisher
+from receiver.verification import TokenVerifier
+from receiver.webhook import receive_webhook, verify_destination
+from router.routes import RouteTable
+
+__all__ = ["create_app"]
+
+
+class State(TypedDict):
+    context: ReceiverContext
+
+
+async def _openapi(request: Request) -> Response:
+    context: ReceiverContext = request.state.context
+    return Response(render(context.routes), media_type="application/json")
+
+
+def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Starlette:
+    """The receiver app; raises ``MissingSecretError`` at once when the token is not set."""
+    verifier = TokenVerifier(settings.require_secret("receiver", "verification_token"))
+    routes = RouteTable.load(settings.router.route_table, settings.kafka.topic_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        used = publisher or WebhookPublisher(
+            settings.kafka, max_body_bytes=settings.receiver.max_body_bytes
+        )
+        await used.start()
+        try:
+            yield {
+                "context": ReceiverContext(
+                    settings=settings.receiver,
+                    routes=routes,
+                    publisher=used,
+                    verifier=verifier,
+                    metrics=ReceiverMetrics.create(),
+                    recent=RecentDeliveries(),
+                )
+            }
+        finally:
+            await used.stop()
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/redox", receive_webhook, methods=["POST"]),
+            Route("/webhooks/redox", verify_destination, methods=["GET"]),
+            Route("/healthz", probes.healthz, methods=["GET"]),
+            Route("/readyz", probes.readyz, methods=["GET"]),
+            Route("/metrics", probes.metrics, methods=["GET"]),
+            Route("/openapi.json", _openapi, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

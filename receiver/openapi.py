@@ -1,0 +1,147 @@
+"""The OpenAPI document of the receiver, generated from the Redox models.
+
+``python -m receiver.openapi docs/openapi.json`` rewrites the committed copy; a test checks
+that it equals what ``GET /openapi.json`` serves.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from router.redox import ClaimSubmission, PaymentBatch
+from router.routes import RouteTable
+
+__all__ = ["openapi_document", "render"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=schema)}}}
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+_ERROR_SCHEMAS: dict[str, Any] = {
+    "FieldError": {
+        "type": "object",
+        "required": ["path", "message"],
+        "properties": {
+            "path": {"type": "string", "examples": ["Transactions[0].Payments[0].DateTime"]},
+            "message": {"type": "string"},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {
+            "error": {"type": "string", "description": "The outcome, e.g. invalid, unauthorized."},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"$ref": _REF.format(model="FieldError")}},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["status", "logId", "messageId"],
+        "properties": {
+            "status": {"const": "accepted"},
+            "logId": {"type": "string", "description": "Meta.Logs[0].ID, the message key."},
+            "messageId": {"type": "string", "description": "Same for every retry."},
+        },
+    },
+    "VerificationChallenge": {
+        "type": "object",
+        "required": ["verification-token", "challenge"],
+        "properties": {"verification-token": {"type": "string"}, "challenge": {"type": "string"}},
+    },
+}
+
+
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": _json("Error")}
+    if retry_after:
+        answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return answer
+
+
+def _post(events: str) -> dict[str, Any]:
+    body_schemas = [{"$ref": _REF.format(model=m)} for m in ("PaymentBatch", "ClaimSubmission")]
+    body_schemas.append({"$ref": _REF.format(model="VerificationChallenge")})
+    return {
+        "summary": "Receive a Redox webhook (or Redox's POST verification challenge)",
+        "description": f"Accepted events: {events}. Answers 200 only once Kafka acknowledged "
+        "the webhook (acks=all).",
+        "parameters": [
+            {"name": "verification-token", "in": "header", "schema": {"type": "string"}},
+            {"name": "X-Request-ID", "in": "header", "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": body_schemas}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Durably in Kafka, or the challenge value (text/plain).",
+                "content": {**_json("Accepted"), **_text("challenge")["content"]},
+            },
+            "400": _error("The body is not JSON."),
+            "401": _error("Missing or wrong verification-token."),
+            "413": _error("The body is larger than the receiver accepts."),
+            "415": _error("The body is not application/json."),
+            "422": _error("Schema violations, as {path, message}; values are never echoed."),
+            "503": _error("Kafka is down or slow: retry later.", retry_after=True),
+        },
+    }
+
+
+def openapi_document(routes: RouteTable) -> dict[str, Any]:
+    """The receiver's OpenAPI 3.1 document; depends only on the models and the route table."""
+    _, definitions = models_json_schema(
+        [(PaymentBatch, "validation"), (ClaimSubmission, "validation")],
+        by_alias=True,
+        ref_template=_REF,
+    )
+    schemas = {**definitions.get("$defs", {}), **_ERROR_SCHEMAS}
+    verify_get = {
+        "summary": "Redox's GET verification challenge",
+        "parameters": [
+            {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+            for n in ("challenge", "verification-token")
+        ],
+        "responses": {
+            "200": _text("The challenge value."),
+            "400": _error("No challenge."),
+            "401": _error("Wrong verification-token."),
+        },
+    }
+    probe = {"responses": {"200": {"description": "Yes."}, "503": {"description": "No."}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "claimflow receiver", "version": "1"},
+        "paths": {
+            "/webhooks/redox": {
+                "post": _post(", ".join(routes.known_events())),
+                "get": verify_get,
+            },
+            "/healthz": {"get": {"summary": "Liveness", **probe}},
+            "/readyz": {"get": {"summary": "Readiness: Kafka reachable", **probe}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", **probe}},
+        },
+        "components": {"schemas": schemas},
+    }
+
+
+def render(routes: RouteTable) -> str:
+    """The document as committed in docs/openapi.json: sorted keys, two-space indent."""
+    return json.dumps(openapi_document(routes), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's command
+    Path(sys.argv[1]).write_text(render(RouteTable.default("claimflow.")))

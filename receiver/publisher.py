@@ -1,0 +1,177 @@
+"""Putting a validated webhook into Kafka, durably, within a bounded time.
+
+``WebhookPublisher`` wraps one ``AIOKafkaProducer`` (idempotent, ``acks=all``) and translates
+aiokafka's errors into :mod:`receiver.errors`' ``PublishError`` tree at this edge.
+
+A publish waits at most ``KafkaSettings.publish_timeout_seconds`` for the broker's
+acknowledgement (``asyncio.wait_for``). A send that timed out may still land later: its batch
+stays in the producer until it is written or expires (``request_timeout_ms``). That is safe:
+we answered 503, so Redox retries the delivery with the same log id (the message key, so the
+same partition) and the same message id, and the router de-duplicates by log id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+)
+
+from claimflow.kafka_clients import producer_kwargs
+from claimflow.settings import KafkaSettings
+from receiver.errors import BrokerUnavailable, MessageTooLarge, PublishTimeout
+from router.redox import Meta
+from router.topics import HEADERS
+
+__all__ = [
+    "Published",
+    "Publisher",
+    "WebhookPublisher",
+    "webhook_headers",
+    "webhook_message_id",
+]
+
+# Fixed namespace: a webhook's message id must be the same on every retry, replica and release.
+_WEBHOOK_NAMESPACE = uuid.UUID("0b7c5a4e-3f29-4d8e-9a61-2f1c8e7d4b10")
+# Headers, key and record framing on top of the body.
+_RECORD_OVERHEAD_BYTES = 64 * 1024
+_READINESS_TIMEOUT_SECONDS = 2.0
+_READINESS_CACHE_SECONDS = 2.0
+
+Headers = list[tuple[str, bytes]]
+
+
+def webhook_message_id(log_id: str) -> str:
+    """The webhook message's id: derived from Redox's log id, so equal for every retry."""
+    return str(uuid.uuid5(_WEBHOOK_NAMESPACE, log_id))
+
+
+def webhook_headers(meta: Meta, *, log_id: str, message_id: str) -> Headers:
+    """The headers of a webhook message (router.topics.HEADERS), values UTF-8."""
+    headers = [
+        (HEADERS.MESSAGE_ID, message_id),
+        (HEADERS.SCHEMA, f"redox.{meta.data_model}.{meta.event_type}"),
+        (HEADERS.CONTENT_TYPE, "application/json"),
+        (HEADERS.DATA_MODEL, meta.data_model),
+        (HEADERS.EVENT_TYPE, meta.event_type),
+        (HEADERS.REDOX_LOG_ID, log_id),
+        (HEADERS.TEST, "true" if meta.test else "false"),
+    ]
+    if meta.attempt_id is not None:
+        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id))
+    return [(name, value.encode()) for name, value in headers]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """Where the broker acknowledged the message, and how long that took."""
+
+    topic: str
+    partition: int
+    offset: int
+    seconds: float
+
+
+class Publisher(Protocol):
+    """What the receiver needs from a publisher (tests may pass their own)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(
+        self, topic: str, *, key: str, value: bytes, headers: Headers
+    ) -> Published: ...
+
+    async def is_ready(self, topics: Sequence[str]) -> bool: ...
+
+
+class WebhookPublisher:
+    """One idempotent ``acks=all`` producer per receiver process."""
+
+    def __init__(self, settings: KafkaSettings, *, max_body_bytes: int) -> None:
+        self._timeout = settings.publish_timeout_seconds
+        self._producer = AIOKafkaProducer(
+            **producer_kwargs(settings, role="receiver"),
+            # The producer's own deadline for a produce request and for a batch waiting in its
+            # buffer: 1 s past ours, so a send we gave up on lands soon after or never.
+            request_timeout_ms=math.ceil(self._timeout * 1000) + 1000,
+            # Latency first: send at once. Batching still happens under load, while a
+            # partition's previous request is in flight (one at a time when idempotent).
+            linger_ms=0,
+            # Room for ~15 sample-sized (13 KB) webhooks in one produce request under load.
+            max_batch_size=256 * 1024,
+            # The largest body we accept must fit one request. The topics' max.message.bytes
+            # must allow it too, or the broker refuses it (answered 413, not retried).
+            max_request_size=max_body_bytes + _RECORD_OVERHEAD_BYTES,
+            # No compression: on a 2-core pod CPU is scarcer than bandwidth for 13 KB bodies.
+            compression_type=None,
+        )
+        self._started = False
+        self._ready: tuple[float, bool] | None = None
+        self._ready_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Connect; a cluster that cannot be reached stops start-up (BrokerUnavailable)."""
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise BrokerUnavailable(f"cannot reach Kafka: {type(exc).__name__}") from exc
+        self._started = True
+
+    async def stop(self) -> None:
+        """Flush what is buffered and close."""
+        self._started = False
+        await self._producer.stop()
+
+    async def publish(self, topic: str, *, key: str, value: bytes, headers: Headers) -> Published:
+        """Return once every in-sync replica has the message, or raise a ``PublishError``."""
+        started = time.perf_counter()
+        try:
+            metadata = await asyncio.wait_for(
+                self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers),
+                self._timeout,
+            )
+        except (TimeoutError, KafkaTimeoutError) as exc:
+            raise PublishTimeout(f"no acknowledgement within {self._timeout}s") from exc
+        except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            raise MessageTooLarge("the cluster refuses a message this large") from exc
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka refused the write: {type(exc).__name__}") from exc
+        return Published(
+            topic=metadata.topic,
+            partition=metadata.partition,
+            offset=metadata.offset,
+            seconds=time.perf_counter() - started,
+        )
+
+    async def is_ready(self, topics: Sequence[str]) -> bool:
+        """Connected, and the cluster knows every topic (checked at most every 2 s)."""
+        async with self._ready_lock:
+            now = time.monotonic()
+            if self._ready is not None and now - self._ready[0] < _READINESS_CACHE_SECONDS:
+                return self._ready[1]
+            ready = self._started and await self._cluster_has(topics)
+            self._ready = (time.monotonic(), ready)
+            return ready
+
+    async def _cluster_has(self, topics: Sequence[str]) -> bool:
+        try:
+            cluster = await asyncio.wait_for(
+                self._producer.client.fetch_all_metadata(), _READINESS_TIMEOUT_SECONDS
+            )
+        except (TimeoutError, KafkaError):
+            return False
+        return all(cluster.partitions_for_topic(topic) for topic in topics)

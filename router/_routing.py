@@ -1,0 +1,156 @@
+"""What the router makes of one webhook record: its claim messages, or a dead letter.
+
+Pure (no Kafka): the stage decides about duplicates and transactions. The output lane is the
+test lane when either the input topic is a test topic or the body says ``Meta.Test: true``, so
+test traffic cannot reach a production topic even if it was published on the wrong lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from router.messages import SplitMessage, split_claim_submission, split_payment_batch
+from router.redox import ClaimSubmission, Meta, PaymentBatch, WebhookEnvelope, field_path
+from router.routes import RouteTable
+from router.topics import HEADERS, Lane, TopicSet
+
+__all__ = ["DeadLetter", "InboundRecord", "OutboundRecord", "Routed", "route_record"]
+
+_MAX_ERRORS = 10
+
+
+class InboundRecord(Protocol):
+    """The fields of an aiokafka ``ConsumerRecord`` the router reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A valid delivery: its Redox log id and one message per claim, in batch order."""
+
+    log_id: str
+    lane: Lane
+    messages: list[OutboundRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that cannot be split; ``reason`` names paths and rules, never values."""
+
+    reason: str
+    message: OutboundRecord
+
+
+class _UnroutableError(Exception):
+    def __init__(self, reason: str, meta: Meta | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.meta = meta
+
+
+def _errors(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [f"{field_path(tuple(e['loc'])) or '$'}: {e['type']}" for e in errors[:_MAX_ERRORS]]
+    more = len(errors) - _MAX_ERRORS
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _split(body: BaseModel, log_id: str) -> list[SplitMessage]:
+    if isinstance(body, PaymentBatch):
+        return split_payment_batch(body, log_id=log_id)
+    if isinstance(body, ClaimSubmission):
+        return split_claim_submission(body, log_id=log_id)
+    raise _UnroutableError(f"no splitter for {type(body).__name__}")  # pragma: no cover
+
+
+def _headers(meta: Meta, log_id: str, split: SplitMessage) -> list[tuple[str, bytes]]:
+    headers = [
+        (HEADERS.MESSAGE_ID, split.message_id.encode()),
+        (HEADERS.SCHEMA, split.schema.encode()),
+        (HEADERS.CONTENT_TYPE, b"application/json"),
+        (HEADERS.DATA_MODEL, meta.data_model.encode()),
+        (HEADERS.EVENT_TYPE, meta.event_type.encode()),
+        (HEADERS.REDOX_LOG_ID, log_id.encode()),
+        (HEADERS.TEST, b"true" if meta.test else b"false"),
+    ]
+    if meta.attempt_id:
+        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id.encode()))
+    return headers
+
+
+def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
+    try:
+        meta = WebhookEnvelope.model_validate_json(value).meta
+    except ValidationError as exc:
+        raise _UnroutableError(f"envelope invalid: {_errors(exc)}") from exc
+    model = routes.body_model(meta.data_model, meta.event_type)
+    if model is None:
+        raise _UnroutableError(f"no route for {meta.data_model}.{meta.event_type}", meta)
+    log_id = meta.log_id
+    if log_id is None:
+        raise _UnroutableError("Meta.Logs: no log ID", meta)
+    try:
+        body = model.model_validate_json(value)
+    except ValidationError as exc:
+        raise _UnroutableError(f"body invalid: {_errors(exc)}", meta) from exc
+    lane: Lane = "test" if meta.test or routes.lane_of(record.topic) == "test" else "production"
+    webhook_topic = routes.webhook_topic(meta.data_model, meta.event_type, lane == "test")
+    topic = routes.claim_topic(webhook_topic) if webhook_topic else None
+    if topic is None:  # pragma: no cover - every route of the table has a claim topic
+        raise _UnroutableError(f"no claim topic for {meta.data_model}.{meta.event_type}", meta)
+    messages = [
+        OutboundRecord(topic, split.key.encode(), split.value, _headers(meta, log_id, split))
+        for split in _split(body, log_id)
+    ]
+    return Routed(log_id=log_id, lane=lane, messages=messages)
+
+
+def _dead_letter(
+    record: InboundRecord, routes: RouteTable, reason: str, meta: Meta | None
+) -> DeadLetter:
+    header_test = dict(record.headers).get(HEADERS.TEST, b"").lower() == b"true"
+    test = header_test or bool(meta and meta.test) or routes.lane_of(record.topic) == "test"
+    topics = TopicSet(prefix=routes.topic_prefix, lane="test" if test else "production")
+    headers = [
+        *[(name, value) for name, value in record.headers if name != HEADERS.ERROR],
+        (HEADERS.ERROR, reason.encode()),
+        (HEADERS.ORIGINAL_TOPIC, record.topic.encode()),
+        (HEADERS.ORIGINAL_PARTITION, str(record.partition).encode()),
+        (HEADERS.ORIGINAL_OFFSET, str(record.offset).encode()),
+    ]
+    message = OutboundRecord(topics.router_dead_letter, record.key, record.value or b"", headers)
+    return DeadLetter(reason=reason, message=message)
+
+
+def route_record(record: InboundRecord, routes: RouteTable) -> Routed | DeadLetter:
+    """Split a webhook record into claim messages, or say why it goes to the dead letters."""
+    if not record.value:
+        return _dead_letter(record, routes, "empty record value", None)
+    try:
+        return _route(record, routes, record.value)
+    except _UnroutableError as exc:
+        return _dead_letter(record, routes, exc.reason, exc.meta)

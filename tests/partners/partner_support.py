@@ -1,0 +1,137 @@
+"""Serving a sandbox over real HTTP, steering it, and client settings that point at it.
+
+Each sandbox runs in uvicorn on a free loopback port (port 0, read back once started) in a
+background thread, fresh for every test. The clients are the production classes with only their
+base URLs and timings changed: backoff and poll intervals are tiny so tests are quick, and no
+test asserts on how long anything took.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from claimflow.settings import AvailitySettings, IntegrexSettings
+
+CLIENT_ID = "claimflow-test"
+INTEGREX_SECRET = "integrex-test-secret-Qm9vbXNoYWthbGFrYQ"
+AVAILITY_SECRET = "availity-test-secret-c2VjcmV0c2F1Y2U"
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox app served at ``url``; steer it over its ``/_sandbox`` control surface."""
+
+    url: str
+    app: Starlette
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.sandbox
+
+    async def fault(self, **fault: Any) -> None:
+        await self._post("/_sandbox/faults", fault)
+
+    async def configure(self, **knobs: Any) -> None:
+        await self._post("/_sandbox/config", knobs)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._get("/_sandbox/stats")
+
+    async def submissions(self) -> dict[str, Any]:
+        return await self._get("/_sandbox/submissions")
+
+    async def responses(self, endpoint: str) -> dict[str, int]:
+        counts: dict[str, int] = (await self.stats())["responses"].get(endpoint, {})
+        return counts
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.post(path, json=body)
+            response.raise_for_status()
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.get(path)
+            response.raise_for_status()
+            body: dict[str, Any] = response.json()
+            return body
+
+
+@contextmanager
+def serve(app: Starlette) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread until the generator is closed."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        ws="none",
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("sandbox server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def integrex_settings_for(sandbox: RunningSandbox, **overrides: Any) -> IntegrexSettings:
+    values: dict[str, Any] = {
+        "base_url": sandbox.url,
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(INTEGREX_SECRET),
+        "env": "T",
+        "requests_per_second": 1000.0,
+        "timeout_seconds": 5.0,
+        "connect_timeout_seconds": 2.0,
+        "retry_max_attempts": 5,
+        "retry_budget_seconds": 10.0,
+        "backoff_base_seconds": 0.001,
+        "backoff_max_seconds": 0.01,
+        "poll_interval_seconds": 0.001,
+        "poll_max_interval_seconds": 0.01,
+        "poll_deadline_seconds": 10.0,
+    }
+    values.update(overrides)
+    return IntegrexSettings.model_validate(values)
+
+
+def availity_settings_for(sandbox: RunningSandbox, **overrides: Any) -> AvailitySettings:
+    values: dict[str, Any] = {
+        "base_url": f"{sandbox.url}/availity",
+        "token_url": f"{sandbox.url}/v1/token",
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(AVAILITY_SECRET),
+        "requests_per_second": 1000.0,
+        "timeout_seconds": 5.0,
+        "connect_timeout_seconds": 2.0,
+        "retry_max_attempts": 5,
+        "retry_budget_seconds": 10.0,
+        "backoff_base_seconds": 0.001,
+        "backoff_max_seconds": 0.01,
+        "poll_interval_seconds": 0.001,
+        "poll_max_interval_seconds": 0.01,
+        "poll_deadline_seconds": 10.0,
+    }
+    values.update(overrides)
+    return AvailitySettings.model_validate(values)

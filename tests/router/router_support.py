@@ -1,0 +1,165 @@
+"""Helpers of the router tests: private topics, Redox webhooks as the receiver publishes them,
+an in-process router stage, and reading topics back read_committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from claimflow.settings import KafkaSettings, RouterSettings
+from router._metrics import RouterMetrics
+from router.routes import RouteTable
+from router.stage import RouterStage
+from router.topic_admin import ensure_topics
+from router.topics import HEADERS, TopicSet
+
+PARTITIONS = 3
+
+
+def unique_prefix() -> str:
+    return f"r{uuid.uuid4().hex[:10]}."
+
+
+def webhook(
+    sample: dict[str, Any],
+    *,
+    log_id: str,
+    claims: int = 2,
+    test: bool = False,
+    attempt_id: str | None = None,
+    claim_numbers: list[str] | None = None,
+) -> dict[str, Any]:
+    """The Redox sample as delivery ``log_id``, with ``claims`` claims in one payment."""
+    payload = copy.deepcopy(sample)
+    payload["Meta"]["Test"] = test
+    payload["Meta"]["Logs"] = [{"ID": log_id, "AttemptID": attempt_id or str(uuid.uuid4())}]
+    transaction = payload["Transactions"][0]
+    template = transaction["Payments"][0]["Claims"][0]
+    numbers = claim_numbers or [f"{log_id[:8]}-{index}" for index in range(claims)]
+    claim_list = []
+    for number in numbers:
+        claim = copy.deepcopy(template)
+        claim["SubmissionNumber"] = number
+        claim_list.append(claim)
+    transaction["Payments"] = [{**transaction["Payments"][0], "Claims": claim_list}]
+    return payload
+
+
+@dataclass
+class RouterKafka:
+    """A private topic prefix on the session broker; every client is closed before return."""
+
+    bootstrap: str
+    prefix: str
+
+    def topics(self, *, test: bool = False) -> TopicSet:
+        return TopicSet(prefix=self.prefix, lane="test" if test else "production")
+
+    async def create_topics(self) -> None:
+        await ensure_topics(self.bootstrap, prefix=self.prefix, partitions=PARTITIONS)
+
+    def kafka_settings(self) -> KafkaSettings:
+        return KafkaSettings(bootstrap_servers=self.bootstrap, topic_prefix=self.prefix)
+
+    async def publish(self, payloads: list[dict[str, Any]], *, raw: bytes | None = None) -> None:
+        """Publish webhooks as the receiver does: raw body, key = log id, its headers."""
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            for payload in payloads:
+                meta = payload["Meta"]
+                log = meta["Logs"][0]
+                topic = self.topics(test=bool(meta["Test"])).webhook_payment_batch
+                headers = [
+                    (HEADERS.MESSAGE_ID, str(uuid.uuid4()).encode()),
+                    (HEADERS.DATA_MODEL, meta["DataModel"].encode()),
+                    (HEADERS.EVENT_TYPE, meta["EventType"].encode()),
+                    (HEADERS.REDOX_LOG_ID, log["ID"].encode()),
+                    (HEADERS.REDOX_ATTEMPT_ID, log["AttemptID"].encode()),
+                    (HEADERS.TEST, b"true" if meta["Test"] else b"false"),
+                ]
+                value = raw if raw is not None else json.dumps(payload).encode()
+                await producer.send_and_wait(topic, value, key=log["ID"].encode(), headers=headers)
+        finally:
+            await producer.stop()
+
+    async def read_all(self, topic: str, *, committed: bool = True) -> list[Any]:
+        """Every record now on ``topic`` (committed ones only by default), without a group."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            isolation_level="read_committed" if committed else "read_uncommitted",
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            records: list[Any] = []
+            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp_records in batch.values():
+                    records.extend(
+                        r for r in tp_records if r.offset < end[TopicPartition(topic, r.partition)]
+                    )
+            return records
+        finally:
+            await consumer.stop()
+
+
+def header(record: Any, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return bytes(value).decode()
+    return None
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class RunningRouter:
+    stage: RouterStage
+    registry: CollectorRegistry
+
+    def count(self, metric: str, topic: str) -> float:
+        value = self.registry.get_sample_value(f"claimflow_router_{metric}_total", {"topic": topic})
+        return value or 0.0
+
+
+@contextlib.asynccontextmanager
+async def running_router(kafka: RouterKafka, group: str) -> AsyncIterator[RunningRouter]:
+    """The stage in this event loop until the block ends; then stopped as SIGTERM does."""
+    registry = CollectorRegistry()
+    stage = RouterStage(
+        kafka=kafka.kafka_settings(),
+        settings=RouterSettings(group_id=group, transactional_id_prefix=group),
+        routes=RouteTable.default(kafka.prefix),
+        metrics=RouterMetrics.create(registry),
+    )
+    task = asyncio.create_task(stage.run())
+    try:
+        await wait_until(lambda: stage.ready() or task.done())
+        if task.done():
+            task.result()
+        yield RunningRouter(stage, registry)
+    finally:
+        stage.stop()
+        await task
