@@ -4,7 +4,9 @@
 event dict, however deeply nested in dicts and lists — with ``[REDACTED]``. Key names are
 compared case-insensitively with ``_`` and ``-`` ignored, so Redox's ``FirstName``, our
 ``first_name`` and a partner's ``patientFirstName`` are one name. Free text (the event
-message, exception text, any other string) has SSN-like and phone-like patterns masked.
+message, exception text, any other string) has SSN-like and phone-like patterns masked, and a
+string that embeds a serialized document with a PHI key (``"FirstName": ...``, as aiokafka's
+DEBUG lines quote a message value) is replaced whole: a body is never logged, even quoted.
 
 It runs last before the renderer, for structlog's own events and for stdlib records
 (uvicorn, aiokafka) alike: see :func:`claimflow.logging.configure_logging`.
@@ -16,9 +18,10 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["PHI_KEYS", "REDACTED", "mask_text", "redact_phi", "redact_value"]
+__all__ = ["PHI_KEYS", "REDACTED", "REDACTED_DOCUMENT", "mask_text", "redact_phi", "redact_value"]
 
 REDACTED = "[REDACTED]"
+REDACTED_DOCUMENT = "[REDACTED: text quoting a document with PHI fields]"
 
 # Normalised (lower case, no "_" or "-") key names whose values are never logged.
 PHI_KEYS = frozenset(
@@ -97,12 +100,22 @@ _PHONE = re.compile(
 )
 
 
+# A quoted key followed by a colon: JSON, a Python dict repr, or either inside a bytes repr.
+_QUOTED_KEY = re.compile(r"""["']([A-Za-z][A-Za-z0-9_-]*)\\?["']\s*:""")
+
+
 def _normalise(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+def _quotes_phi_document(text: str) -> bool:
+    return any(_normalise(key) in PHI_KEYS for key in _QUOTED_KEY.findall(text))
+
+
 def mask_text(text: str) -> str:
-    """Mask SSN-like and phone-like patterns in free text."""
+    """Mask SSN-like and phone-like patterns; replace text that quotes a PHI document."""
+    if ":" in text and _quotes_phi_document(text):
+        return REDACTED_DOCUMENT
     if not any(ch.isdigit() for ch in text):
         return text
     return _PHONE.sub("[PHONE]", _SSN.sub("[SSN]", text))

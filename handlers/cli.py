@@ -53,6 +53,7 @@ def _positive_int(text: str) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from claimflow.logging import configure_logging
     from claimflow.settings import load_settings
     from handlers.registry import HANDLER_FACTORIES
     from handlers.runtime import serve_handler
@@ -62,16 +63,20 @@ def _handle(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(HANDLER_FACTORIES)) or "none yet"
         print(f"claimflow: unknown handler {args.name!r}; known: {known}", file=sys.stderr)
         return 2
-    asyncio.run(serve_handler(load_settings(), factory))
+    settings = load_settings()
+    configure_logging(settings.logging)
+    asyncio.run(serve_handler(settings, factory))
     return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from claimflow.logging import configure_logging
     from claimflow.settings import load_settings
     from handlers.runtime import replay_dead_letters
     from router.topics import TopicSet
 
     settings = load_settings()
+    configure_logging(settings.logging)
     lane = args.lane or settings.handlers.lane
     topic_set = TopicSet(prefix=settings.kafka.topic_prefix, lane=lane)
     topic = topic_set.handler_dead_letter(args.handler)

@@ -30,7 +30,7 @@ from router.routes import RouteTable
 __all__ = ["create_app"]
 
 
-class State(TypedDict):
+class _State(TypedDict):
     context: ReceiverContext
 
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
     routes = RouteTable.load(settings.router.route_table, settings.kafka.topic_prefix)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+    async def lifespan(app: Starlette) -> AsyncIterator[_State]:
         used = publisher or WebhookPublisher(
             settings.kafka, max_body_bytes=settings.receiver.max_body_bytes
         )

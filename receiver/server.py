@@ -12,7 +12,11 @@ __all__ = ["serve"]
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; the lifespan flushes the producer before exit."""
+    """Run until SIGTERM/SIGINT; the lifespan flushes the producer before exit.
+
+    Kafka must be reachable at start-up: a receiver that cannot publish exits (code 3) and
+    its supervisor restarts it, rather than serving 503s with a broken producer.
+    """
     configure_logging(settings.logging)
     app = create_app(settings)  # a missing token stops here, before anything listens
     config = uvicorn.Config(
@@ -27,7 +31,6 @@ def serve(settings: Settings) -> int:
         # Redox waits for our answer; give in-flight publishes time to finish on shutdown.
         timeout_graceful_shutdown=int(settings.kafka.publish_timeout_seconds) + 5,
     )
-    server = uvicorn.Server(config)
-    server.run()
-    # uvicorn returns (rather than raising) when the lifespan start-up failed.
-    return 0 if server.started else 1
+    # A failed start-up (Kafka unreachable) makes uvicorn exit with its STARTUP_FAILURE, 3.
+    uvicorn.Server(config).run()
+    return 0

@@ -46,6 +46,7 @@ log = structlog.get_logger("claimflow.router")
 
 _POLL_MS = 500
 _RETRY_BACKOFF_SECONDS = 1.0
+_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 class RouterError(RuntimeError):
@@ -227,6 +228,8 @@ class RouterStage:
         return AIOKafkaProducer(
             **producer_kwargs(self._kafka, role="router"),
             transactional_id=f"{self._settings.transactional_id_prefix}-{tp.topic}-{tp.partition}",
+            # A dead letter carries a whole webhook: up to the 6 MiB the webhook topics accept.
+            max_request_size=_MAX_REQUEST_BYTES,
             linger_ms=5,
         )
 

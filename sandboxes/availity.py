@@ -26,6 +26,7 @@ import hmac
 import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -174,7 +175,11 @@ def create_app(
         return await _limited(request, "attachment.status", handle)
 
     async def _limited(
-        request: Request, endpoint: str, handle: Any, *, authorized: bool = True
+        request: Request,
+        endpoint: str,
+        handle: Callable[[], Awaitable[Response]],
+        *,
+        authorized: bool = True,
     ) -> Response:
         if sandbox.over_rate():
             control.responses[endpoint][429] += 1

@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="Client id the sandbox accepts (default: the partner's demo/sandbox id).",
     )
     parser.add_argument(
+        "--client-secret",
+        default=None,
+        help="Client secret the sandbox accepts: a dev value, visible to `ps`; "
+        "CLAIMFLOW_SANDBOX_CLIENT_SECRET is read when this is absent.",
+    )
+    parser.add_argument(
         "--token-lifetime",
         type=float,
         default=None,
@@ -50,9 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from starlette.applications import Starlette
 
-    # The secret the sandbox accepts comes from the environment, never from the command line
-    # (where `ps` would show it); without it, the sandbox's published default is used.
-    secret = os.environ.get("CLAIMFLOW_SANDBOX_CLIENT_SECRET")
+    # The sandbox guards nothing real: its secret may come on the command line (the local
+    # stack's dev value), else from the environment, else the sandbox's published default.
+    secret = args.client_secret or os.environ.get("CLAIMFLOW_SANDBOX_CLIENT_SECRET")
     app: Starlette
     if args.partner == "integrex":
         from sandboxes import integrex
@@ -85,7 +91,8 @@ def _register_send_sample(subparsers: argparse._SubParsersAction[Any]) -> None:
     send.add_argument(
         "--token",
         default=None,
-        help="verification-token to send (default: CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN).",
+        help="verification-token to send (default: CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN, "
+        "else the local dev stack's).",
     )
     send.add_argument("--file", default=None, help="Post this JSON file instead of the sample.")
     send.add_argument(
@@ -107,12 +114,11 @@ def _send_sample(args: argparse.Namespace) -> int:
 
     token = args.token or os.environ.get("CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN")
     if not token:
-        print(
-            "claimflow: missing required secret CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN "
-            "(or --token)",
-            file=sys.stderr,
-        )
-        return 2
+        # What `claimflow dev up` (make run) configures: the README's second-shell command.
+        from claimflow.devstack.stack import DEV_VERIFICATION_TOKEN
+
+        print("send-sample: no token given, using the local dev stack's", file=sys.stderr)
+        token = DEV_VERIFICATION_TOKEN
     payload = json.loads(Path(args.file).read_bytes()) if args.file else load_sample()
 
     async def send() -> int:

@@ -131,11 +131,14 @@ def _show(args: argparse.Namespace) -> int:
 
 
 async def _upgrade_db(settings: Any) -> None:
+    from handlers.followup_state import upgrade as upgrade_followups
     from handlers.ledger.database import create_engine, upgrade
 
     engine = create_engine(settings.database)
     try:
         await upgrade(engine)
+        # The partner handlers' own chain (version table alembic_version_followups).
+        await upgrade_followups(engine)
     finally:
         await engine.dispose()
 

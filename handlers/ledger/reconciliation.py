@@ -12,7 +12,8 @@ Checks (remittance-matching-notes.md):
   PatientResponsibilityAmount and no PR adjustment, that amount takes their place.
 - ``patient_responsibility``: PatientResponsibilityAmount = sum of PR-group adjustments.
 - ``service_balance``: per service line, charged - line adjustments = paid.
-- ``service_paid`` / ``service_charged``: the lines add up to the claim.
+- ``service_paid``: paid = sum of line payments - claim-level adjustments.
+- ``service_charged``: charged = sum of line charges.
 - ``transaction_total``: TotalPaymentAmount (negative when a debit) = sum of claim payments.
 """
 
@@ -149,7 +150,9 @@ def reconcile_claim(claim: ClaimPayment, *, tolerance: Decimal = ZERO) -> ClaimR
         missing.append("PaymentAmount")
         paid = sum((p for p in line_paid if p is not None), ZERO)
     if claim.services and all(p is not None for p in line_paid):
-        total = sum((p for p in line_paid if p is not None), ZERO)
+        # Claim-level adjustments reduce the claim's payment below the sum of its lines.
+        claim_level = sum((a.amount for a in lines if a.service is None), ZERO)
+        total = sum((p for p in line_paid if p is not None), ZERO) - claim_level
         _check(differences, "service_paid", "claim", total, paid, tolerance)
     line_charged = [s.charged_amount for s in claim.services]
     if claim.charged_amount is not None and claim.services and None not in line_charged:

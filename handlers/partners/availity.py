@@ -7,27 +7,12 @@ backed off on our own schedule (Availity documents no Retry-After). Submissions 
 locally (:mod:`handlers.partners.availity_submission`) before they are sent.
 
 Availity has no idempotency key. A submission is therefore retried only when it surely did not
-arrive (no connection, 401 before a fresh token, 429, 503); a timeout or another 5xx after sending
-is :class:`AvailitySubmissionUnconfirmedError` -- not retriable, since resubmitting could file
-the attachment twice; the message must be parked for a person to reconcile.
+arrive (no connection, 401 before a fresh token, 429, 503); a timeout, a dropped connection,
+another 5xx or a 2xx without an id is :class:`AvailitySubmissionUnconfirmedError` -- not
+retriable, since resubmitting could file the attachment twice; the message must be parked for a
+person to reconcile.
 
-Exceptions (``retriable`` = worth trying again later; ``retry_now`` = this client already did)::
-
-    PartnerError
-    └── AvailityError
-        ├── AvailityUnavailableError            retriable, retry_now: could not connect
-        │   ├── AvailityTimeoutError            retriable, retry_now: no answer in time
-        │   ├── AvailityServerError             retriable, retry_now: 5xx
-        │   └── AvailityCircuitOpenError        retriable: not called, partner recently down
-        ├── AvailityRateLimitedError            retriable, retry_now: 429
-        ├── AvailityStatusPendingError          retriable: no final status by the deadline
-        ├── AvailitySubmissionUnconfirmedError  sent, outcome unknown: do not resubmit blindly
-        ├── AvailityAuthError                   credentials refused, or a fresh token refused
-        ├── AvailityRequestRejectedError        4xx: the request is wrong
-        │   ├── AvailityInvalidSubmissionError  refused locally, never sent (``violations``)
-        │   ├── AvailityParameterViolationsError  Availity's parameterViolations (``violations``)
-        │   └── AvailityNotFoundError           404: unknown request id
-        └── AvailityProtocolError               an answer not shaped as documented
+Errors are the tree in :mod:`handlers.partners.availity_errors`, re-exported here.
 """
 
 from __future__ import annotations
@@ -45,13 +30,29 @@ import structlog
 from pydantic import SecretStr, ValidationError
 
 from claimflow.settings import AvailitySettings, MissingSecretError
+from handlers.partners.availity_errors import (
+    ERROR_KINDS,
+    AvailityAuthError,
+    AvailityCircuitOpenError,
+    AvailityError,
+    AvailityInvalidSubmissionError,
+    AvailityNotFoundError,
+    AvailityParameterViolationsError,
+    AvailityProtocolError,
+    AvailityRateLimitedError,
+    AvailityRequestRejectedError,
+    AvailityServerError,
+    AvailityStatusPendingError,
+    AvailitySubmissionUnconfirmedError,
+    AvailityTimeoutError,
+    AvailityUnavailableError,
+)
 from handlers.partners.availity_submission import (
     AttachmentSubmission,
     ParameterViolation,
     violations_of,
 )
-from handlers.partners.connection import ErrorKinds, PartnerConnection
-from handlers.partners.errors import PartnerError
+from handlers.partners.connection import PartnerConnection
 from handlers.partners.metrics import PartnerMetrics
 from handlers.partners.oauth import (
     AccessToken,
@@ -90,90 +91,6 @@ T = TypeVar("T")
 ATTACHMENTS_PATH = "/medical-attachments/ma/external/rest"
 
 
-class AvailityError(PartnerError):
-    """Root of every error this client raises."""
-
-
-class AvailityUnavailableError(AvailityError):
-    retriable: ClassVar[bool] = True
-    retry_now: ClassVar[bool] = True
-
-
-class AvailityTimeoutError(AvailityUnavailableError):
-    pass
-
-
-class AvailityServerError(AvailityUnavailableError):
-    pass
-
-
-class AvailityCircuitOpenError(AvailityUnavailableError):
-    retry_now: ClassVar[bool] = False
-
-
-class AvailityRateLimitedError(AvailityError):
-    retriable: ClassVar[bool] = True
-    retry_now: ClassVar[bool] = True
-
-
-class AvailityStatusPendingError(AvailityError):
-    retriable: ClassVar[bool] = True
-
-    def __init__(self, message: str, *, request_id: int, last_status: str | None) -> None:
-        super().__init__(message)
-        self.request_id = request_id
-        self.last_status = last_status
-
-
-class AvailitySubmissionUnconfirmedError(AvailityError):
-    def __init__(self, message: str, *, request_number: str, status_code: int | None) -> None:
-        super().__init__(message, status_code=status_code)
-        self.request_number = request_number
-
-
-class AvailityAuthError(AvailityError):
-    pass
-
-
-class AvailityRequestRejectedError(AvailityError):
-    pass
-
-
-class AvailityInvalidSubmissionError(AvailityRequestRejectedError):
-    def __init__(self, violations: tuple[ParameterViolation, ...]) -> None:
-        super().__init__("attachment submission is invalid: " + _describe(violations))
-        self.violations = violations
-
-
-class AvailityParameterViolationsError(AvailityRequestRejectedError):
-    def __init__(self, violations: tuple[ParameterViolation, ...], *, status_code: int) -> None:
-        super().__init__(
-            "Availity rejected the attachment: " + _describe(violations), status_code=status_code
-        )
-        self.violations = violations
-
-
-class AvailityNotFoundError(AvailityRequestRejectedError):
-    pass
-
-
-class AvailityProtocolError(AvailityError):
-    pass
-
-
-_KINDS = ErrorKinds(
-    timeout=AvailityTimeoutError,
-    unreachable=AvailityUnavailableError,
-    circuit_open=AvailityCircuitOpenError,
-    auth=AvailityAuthError,
-    rate_limited=AvailityRateLimitedError,
-    server=AvailityServerError,
-    not_found=AvailityNotFoundError,
-    rejected=AvailityRequestRejectedError,
-    protocol=AvailityProtocolError,
-)
-
-
 def parse_submission(body: Mapping[str, Any]) -> AttachmentSubmission:
     """Validate a JSON body as a submission; :class:`AvailityInvalidSubmissionError` if not."""
     try:
@@ -200,7 +117,6 @@ class AvailityClient:
         *,
         settings: AvailitySettings,
         metrics: PartnerMetrics | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not settings.client_id:
             raise MissingSecretError("CLAIMFLOW_AVAILITY__CLIENT_ID")
@@ -213,7 +129,6 @@ class AvailityClient:
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
-            transport=transport,
             headers={"accept": "application/json"},
             # Connecting fails fast when Availity is down; a submission carries a document of up
             # to max_document_bytes, so writing and reading get the whole per-request timeout.
@@ -225,14 +140,15 @@ class AvailityClient:
             limits=httpx.Limits(
                 max_connections=20, max_keepalive_connections=10, keepalive_expiry=30
             ),
-            # A redirect would carry our bearer token to another host: treat it as an error.
+            # Neither partner documents redirects: a 3xx is reported as a protocol error, and our
+            # bearer token never follows one.
             follow_redirects=False,
         )
         self._metrics = metrics if metrics is not None else PartnerMetrics()
         self._connection = PartnerConnection(
             partner=self.partner,
             http=self._http,
-            errors=_KINDS,
+            errors=ERROR_KINDS,
             breaker=CircuitBreaker(
                 failure_threshold=settings.circuit_failure_threshold,
                 reset_seconds=settings.circuit_reset_seconds,
@@ -292,9 +208,17 @@ class AvailityClient:
                     status_code=response.status_code,
                 )
             self._raise_for_status(response, "attachment.submit")
-            request_id = _json(response).get("id")
+            try:
+                request_id = _json(response).get("id")
+            except AvailityProtocolError:
+                request_id = None
             if not isinstance(request_id, int) or isinstance(request_id, bool):
-                raise AvailityProtocolError("attachment POST answered without an integer id")
+                raise AvailitySubmissionUnconfirmedError(
+                    f"attachment {request_number}: Availity answered {response.status_code} "
+                    "without an id; it may have been filed, not resubmitted",
+                    request_number=request_number,
+                    status_code=response.status_code,
+                )
             return request_id
 
         request_id = await self._retry(attempt, "attachment.submit")
@@ -409,10 +333,6 @@ def _parameter_violations(response: httpx.Response) -> tuple[ParameterViolation,
     if not isinstance(entries, list):
         return ()
     return tuple(ParameterViolation.from_json(e) for e in entries if isinstance(e, dict))
-
-
-def _describe(violations: tuple[ParameterViolation, ...]) -> str:
-    return "; ".join(f"{v.path}: {v.message}" for v in violations) or "no details given"
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

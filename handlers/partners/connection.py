@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 class ErrorKinds:
     """The partner's own exception types for failures every partner shares."""
 
-    #: Sent, but no answer in time: the partner may or may not have acted on it.
+    #: Sent, but no complete answer (timeout, connection lost): the partner may have acted.
     timeout: type[PartnerError]
     #: Never reached the partner (connection refused, DNS, connect timeout, pool exhausted).
     unreachable: type[PartnerError]
@@ -82,7 +82,6 @@ class PartnerConnection:
         started = time.perf_counter()
         try:
             response = await self._http.send(request)
-            await response.aread()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._failed(operation, "unreachable", started)
             raise self._errors.unreachable(
@@ -94,9 +93,10 @@ class PartnerConnection:
                 f"{self.partner} {operation}: no answer in time ({type(exc).__name__})"
             ) from exc
         except httpx.TransportError as exc:
-            self._failed(operation, "transport_error", started)
-            raise self._errors.unreachable(
-                f"{self.partner} {operation}: connection failed ({type(exc).__name__})"
+            # Read/write errors and dropped connections come after the request went out.
+            self._failed(operation, "connection_lost", started)
+            raise self._errors.timeout(
+                f"{self.partner} {operation}: connection lost ({type(exc).__name__})"
             ) from exc
         elapsed = time.perf_counter() - started
         if response.status_code >= 500:

@@ -6,20 +6,7 @@ HTTP Basic client id/secret and a form ``grant_type=client_credentials`` (tokens
 a JSON body -> 202 while pending, 200 with ``{"claim-info": [...]}``. Every call carries the
 ``env`` header (``T`` test data, ``P`` production) from settings.
 
-Exceptions (``retriable`` = worth trying again later; ``retry_now`` = this client already did)::
-
-    PartnerError
-    └── IntegrexError
-        ├── IntegrexUnavailableError        retriable, retry_now: could not connect
-        │   ├── IntegrexTimeoutError        retriable, retry_now: no answer in time
-        │   ├── IntegrexServerError         retriable, retry_now: 5xx
-        │   └── IntegrexCircuitOpenError    retriable: not called, partner recently down
-        ├── IntegrexRateLimitedError        retriable, retry_now: 429
-        ├── IntegrexResultPendingError      retriable: poll deadline passed (``request_id``)
-        ├── IntegrexAuthError               credentials refused, or a fresh token refused
-        ├── IntegrexRequestRejectedError    400 and other 4xx: the inquiry is wrong
-        │   └── IntegrexResultNotFoundError 404: the id is unknown or its result expired
-        └── IntegrexProtocolError           an answer not shaped as documented
+Errors are the tree in :mod:`handlers.partners.integrex_errors`, re-exported here.
 """
 
 from __future__ import annotations
@@ -37,8 +24,21 @@ import structlog
 from pydantic import SecretStr, ValidationError
 
 from claimflow.settings import IntegrexSettings, MissingSecretError
-from handlers.partners.connection import ErrorKinds, PartnerConnection
-from handlers.partners.errors import PartnerError
+from handlers.partners.connection import PartnerConnection
+from handlers.partners.integrex_errors import (
+    ERROR_KINDS,
+    IntegrexAuthError,
+    IntegrexCircuitOpenError,
+    IntegrexError,
+    IntegrexProtocolError,
+    IntegrexRateLimitedError,
+    IntegrexRequestRejectedError,
+    IntegrexResultNotFoundError,
+    IntegrexResultPendingError,
+    IntegrexServerError,
+    IntegrexTimeoutError,
+    IntegrexUnavailableError,
+)
 from handlers.partners.integrex_models import ClaimInfo, ClaimInfoResponse, ClaimStatusRequest
 from handlers.partners.metrics import PartnerMetrics
 from handlers.partners.oauth import (
@@ -75,69 +75,6 @@ T = TypeVar("T")
 CLAIM_INFO_PATH = "/api/v2/claim-info"
 
 
-class IntegrexError(PartnerError):
-    """Root of every error this client raises."""
-
-
-class IntegrexUnavailableError(IntegrexError):
-    retriable: ClassVar[bool] = True
-    retry_now: ClassVar[bool] = True
-
-
-class IntegrexTimeoutError(IntegrexUnavailableError):
-    pass
-
-
-class IntegrexServerError(IntegrexUnavailableError):
-    pass
-
-
-class IntegrexCircuitOpenError(IntegrexUnavailableError):
-    retry_now: ClassVar[bool] = False
-
-
-class IntegrexRateLimitedError(IntegrexError):
-    retriable: ClassVar[bool] = True
-    retry_now: ClassVar[bool] = True
-
-
-class IntegrexResultPendingError(IntegrexError):
-    retriable: ClassVar[bool] = True
-
-    def __init__(self, message: str, *, request_id: str) -> None:
-        super().__init__(message)
-        self.request_id = request_id
-
-
-class IntegrexAuthError(IntegrexError):
-    pass
-
-
-class IntegrexRequestRejectedError(IntegrexError):
-    pass
-
-
-class IntegrexResultNotFoundError(IntegrexRequestRejectedError):
-    pass
-
-
-class IntegrexProtocolError(IntegrexError):
-    pass
-
-
-_KINDS = ErrorKinds(
-    timeout=IntegrexTimeoutError,
-    unreachable=IntegrexUnavailableError,
-    circuit_open=IntegrexCircuitOpenError,
-    auth=IntegrexAuthError,
-    rate_limited=IntegrexRateLimitedError,
-    server=IntegrexServerError,
-    not_found=IntegrexResultNotFoundError,
-    rejected=IntegrexRequestRejectedError,
-    protocol=IntegrexProtocolError,
-)
-
-
 @dataclass(frozen=True)
 class ClaimStatusResult:
     request_id: str
@@ -154,7 +91,6 @@ class IntegrexClient:
         *,
         settings: IntegrexSettings,
         metrics: PartnerMetrics | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not settings.client_id:
             raise MissingSecretError("CLAIMFLOW_INTEGREX__CLIENT_ID")
@@ -166,7 +102,6 @@ class IntegrexClient:
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
-            transport=transport,
             headers={"accept": "application/json", "env": settings.env},
             # Connecting fails fast (partner down, or our egress IP not on its allow-list);
             # reading may take the whole per-request timeout while Integrex asks the payer.
@@ -178,14 +113,15 @@ class IntegrexClient:
             limits=httpx.Limits(
                 max_connections=10, max_keepalive_connections=5, keepalive_expiry=30
             ),
-            # A redirect would carry our bearer token to another host: treat it as an error.
+            # Neither partner documents redirects: a 3xx is reported as a protocol error, and our
+            # bearer token never follows one.
             follow_redirects=False,
         )
         self._metrics = metrics if metrics is not None else PartnerMetrics()
         self._connection = PartnerConnection(
             partner=self.partner,
             http=self._http,
-            errors=_KINDS,
+            errors=ERROR_KINDS,
             breaker=CircuitBreaker(
                 failure_threshold=settings.circuit_failure_threshold,
                 reset_seconds=settings.circuit_reset_seconds,
@@ -224,7 +160,7 @@ class IntegrexClient:
                 self._http.build_request("GET", "/api/health-check"), operation="health_check"
             )
             return response.status_code == 200 and _json(response).get("status") == "success"
-        except (IntegrexError, ValueError):
+        except IntegrexError:
             return False
 
     async def submit_claim_status(self, request: ClaimStatusRequest) -> str:
@@ -298,7 +234,11 @@ class IntegrexClient:
     async def check_claim_status(
         self, request: ClaimStatusRequest, *, deadline_seconds: float | None = None
     ) -> ClaimStatusResult:
-        """Submit, then wait for the result (``IntegrexResultPendingError`` keeps the id)."""
+        """Submit, then wait for the result (``IntegrexResultPendingError`` keeps the id).
+
+        A handler that must never lose the id (to resume polling after a crash or another
+        error) calls :meth:`submit_claim_status`, records the id, then :meth:`wait_for_claim_info`.
+        """
         request_id = await self.submit_claim_status(request)
         claim_info = await self.wait_for_claim_info(request_id, deadline_seconds=deadline_seconds)
         return ClaimStatusResult(request_id=request_id, claim_info=claim_info)

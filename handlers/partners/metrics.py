@@ -13,6 +13,12 @@ __all__ = ["PartnerMetrics"]
 
 
 class PartnerMetrics:
+    """The partner metrics of one process, shared by every partner client.
+
+    The ``partner`` label tells the clients apart; a second instance on the same registry would
+    register the same names twice.
+    """
+
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter(

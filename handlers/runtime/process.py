@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from claimflow.health import HealthServer
 from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
 from claimflow.settings import Settings
 from handlers.runtime.handler import HandlerContext, HandlerFactory, Lifecycle
-from handlers.runtime.health import HealthServer
 from handlers.runtime.metrics import RunnerMetrics
 from handlers.runtime.publisher import KafkaPublisher
 from handlers.runtime.retry import RetryPolicy
@@ -55,8 +55,8 @@ async def running_handler(
     topic_set = TopicSet(prefix=settings.kafka.topic_prefix, lane=settings.handlers.lane)
     async with contextlib.AsyncExitStack() as stack:
         producer = AIOKafkaProducer(**producer_kwargs(settings.kafka, role="handler"))
+        stack.push_async_callback(producer.stop)  # also closes a producer that failed to start
         await producer.start()
-        stack.push_async_callback(producer.stop)
         publisher = KafkaPublisher(producer)
         handler = factory(HandlerContext(settings=settings, topics=topic_set, publisher=publisher))
         if isinstance(handler, Lifecycle):

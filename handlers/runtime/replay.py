@@ -82,8 +82,8 @@ async def replay_dead_letters(
             producer = AIOKafkaProducer(
                 **producer_kwargs(kafka, role="dlq-replay"), transactional_id=group
             )
-            await producer.start()
             stack.push_async_callback(producer.stop)
+            await producer.start()
         # Subscribed before start: start returns once the group assigned every partition,
         # positioned at the group's commits.
         consumer = AIOKafkaConsumer(

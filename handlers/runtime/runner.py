@@ -100,8 +100,8 @@ class HandlerRunner:
     async def run(self) -> None:
         """Start the consumer (which this runner owns), consume until stopped, then close it."""
         self._consumer.subscribe(self._topics, listener=_Listener(self))
-        await self._consumer.start()
         try:
+            await self._consumer.start()
             while not self._stopping.is_set():
                 await self._fetch_once()
         finally:

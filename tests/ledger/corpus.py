@@ -208,7 +208,7 @@ CORPUS: list[Case] = [
                         paid="0.00",
                         patient="0.00",
                         adjustments=[adj("100.00", CO, "The time limit for filing has expired.")],
-                        services=[service("100.00", "0.00")],
+                        services=[],
                     ),
                 )
             ),
@@ -379,7 +379,7 @@ CORPUS: list[Case] = [
                             service("100.00", "80.00", adj("20.00", PR, "Deductible amount")),
                             service(
                                 "50.00",
-                                "30.00",
+                                "35.00",
                                 adj("5.00", PR, "Co-payment amount"),
                                 adj("10.00", CO, "45"),
                             ),

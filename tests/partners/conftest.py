@@ -46,7 +46,7 @@ async def integrex_client(
     integrex_sandbox: RunningSandbox, metrics: PartnerMetrics
 ) -> AsyncIterator[IntegrexClient]:
     async with IntegrexClient(
-        settings=integrex_settings_for(integrex_sandbox), metrics=metrics
+        settings=integrex_settings_for(integrex_sandbox.url), metrics=metrics
     ) as client:
         yield client
 
@@ -56,6 +56,6 @@ async def availity_client(
     availity_sandbox: RunningSandbox, metrics: PartnerMetrics
 ) -> AsyncIterator[AvailityClient]:
     async with AvailityClient(
-        settings=availity_settings_for(availity_sandbox), metrics=metrics
+        settings=availity_settings_for(availity_sandbox.url), metrics=metrics
     ) as client:
         yield client

@@ -8,11 +8,13 @@ test asserts on how long anything took.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,8 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from claimflow.settings import AvailitySettings, IntegrexSettings
+from handlers.partners.availity import AttachmentSubmission, parse_submission
+from handlers.partners.integrex import ClaimStatusRequest
 
 CLIENT_ID = "claimflow-test"
 INTEGREX_SECRET = "integrex-test-secret-Qm9vbXNoYWthbGFrYQ"
@@ -95,9 +99,9 @@ def serve(app: Starlette) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def integrex_settings_for(sandbox: RunningSandbox, **overrides: Any) -> IntegrexSettings:
+def integrex_settings_for(url: str, **overrides: Any) -> IntegrexSettings:
     values: dict[str, Any] = {
-        "base_url": sandbox.url,
+        "base_url": url,
         "client_id": CLIENT_ID,
         "client_secret": SecretStr(INTEGREX_SECRET),
         "env": "T",
@@ -116,10 +120,10 @@ def integrex_settings_for(sandbox: RunningSandbox, **overrides: Any) -> Integrex
     return IntegrexSettings.model_validate(values)
 
 
-def availity_settings_for(sandbox: RunningSandbox, **overrides: Any) -> AvailitySettings:
+def availity_settings_for(url: str, **overrides: Any) -> AvailitySettings:
     values: dict[str, Any] = {
-        "base_url": f"{sandbox.url}/availity",
-        "token_url": f"{sandbox.url}/v1/token",
+        "base_url": f"{url}/availity",
+        "token_url": f"{url}/v1/token",
         "client_id": CLIENT_ID,
         "client_secret": SecretStr(AVAILITY_SECRET),
         "requests_per_second": 1000.0,
@@ -135,3 +139,40 @@ def availity_settings_for(sandbox: RunningSandbox, **overrides: Any) -> Availity
     }
     values.update(overrides)
     return AvailitySettings.model_validate(values)
+
+
+def reference_request(tracking_id1: str = "1234567890") -> ClaimStatusRequest:
+    """The quick start's POST claim-info body."""
+    return ClaimStatusRequest.model_validate(
+        {
+            "patientDob": "1970-01-02",
+            "patientFirstName": "JANE",
+            "patientLastName": "DOE",
+            "subscriberId": "A000000000",
+            "subscriberFirstName": "JANE",
+            "subscriberLastName": "DOE",
+            "billingProviderNpi": "1083052872",
+            "billingProviderName": "Sutter Medical Center Sacramento",
+            "taxId": "999887777",
+            "admitDate": "2020-12-31",
+            "totalCharges": "12345678.90",
+            "payerId": "AETNA",
+            "payerName": "BLUE CROSS",
+            "trackingId1": tracking_id1,
+            "trackingId2": "ABCDE|FGHIJ|1234",
+        }
+    )
+
+
+SAMPLE = Path(__file__).parent / "fixtures" / "availity-attachment-request.json"
+REQUEST_NUMBER = "RN85363437337111"
+
+
+def sample_body(request_number: str = REQUEST_NUMBER) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(SAMPLE.read_text())
+    body["encounter"]["requestNumber"] = request_number
+    return body
+
+
+def sample_submission(request_number: str = REQUEST_NUMBER) -> AttachmentSubmission:
+    return parse_submission(sample_body(request_number))

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from partner_support import RunningSandbox, availity_settings_for
+from partner_support import (
+    REQUEST_NUMBER,
+    RunningSandbox,
+    availity_settings_for,
+    sample_body,
+    sample_submission,
+)
 from pydantic import SecretStr
 
 from handlers.partners.availity import (
-    AttachmentSubmission,
     AvailityAuthError,
     AvailityCircuitOpenError,
     AvailityClient,
@@ -27,19 +29,6 @@ from handlers.partners.availity import (
     parse_submission,
 )
 from handlers.partners.availity_submission import Payer
-
-SAMPLE = Path(__file__).parent / "fixtures" / "availity-attachment-request.json"
-REQUEST_NUMBER = "RN85363437337111"
-
-
-def sample_body(request_number: str = REQUEST_NUMBER) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(SAMPLE.read_text())
-    body["encounter"]["requestNumber"] = request_number
-    return body
-
-
-def sample_submission(request_number: str = REQUEST_NUMBER) -> AttachmentSubmission:
-    return parse_submission(sample_body(request_number))
 
 
 async def test_attachment_is_submitted_and_polled_to_its_final_status(
@@ -163,7 +152,7 @@ async def test_five_minute_tokens_are_renewed_ahead_of_expiry(
     availity_sandbox: RunningSandbox,
 ) -> None:
     await availity_sandbox.configure(token_lifetime_seconds=0.4)
-    settings = availity_settings_for(availity_sandbox, token_refresh_skew_seconds=30)
+    settings = availity_settings_for(availity_sandbox.url, token_refresh_skew_seconds=30)
     async with AvailityClient(settings=settings) as client:
         request_id = await client.submit_attachment(sample_submission())
         await asyncio.sleep(0.25)
@@ -186,7 +175,7 @@ async def test_stale_token_is_refreshed_once_and_the_submission_sent_once(
 
 
 async def test_bad_credentials_are_an_auth_error(availity_sandbox: RunningSandbox) -> None:
-    settings = availity_settings_for(availity_sandbox, client_secret=SecretStr("wrong"))
+    settings = availity_settings_for(availity_sandbox.url, client_secret=SecretStr("wrong"))
     async with AvailityClient(settings=settings) as client:
         with pytest.raises(AvailityAuthError) as caught:
             await client.submit_attachment(sample_submission())
@@ -209,7 +198,7 @@ async def test_429_beyond_the_attempts_is_a_retriable_rate_limit_error(
     availity_sandbox: RunningSandbox,
 ) -> None:
     await availity_sandbox.fault(kind="error", status=429, count=5, endpoint="attachment.submit")
-    settings = availity_settings_for(availity_sandbox, retry_max_attempts=2)
+    settings = availity_settings_for(availity_sandbox.url, retry_max_attempts=2)
     async with AvailityClient(settings=settings) as client:
         with pytest.raises(AvailityRateLimitedError) as caught:
             await client.submit_attachment(sample_submission())
@@ -241,13 +230,25 @@ async def test_500_after_a_submission_is_unconfirmed_and_never_resubmitted(
     assert await availity_sandbox.responses("attachment.submit") == {"500": 1}
 
 
+async def test_answer_without_an_id_is_unconfirmed_and_never_resubmitted(
+    availity_client: AvailityClient, availity_sandbox: RunningSandbox
+) -> None:
+    await availity_sandbox.fault(
+        kind="error", status=200, after_processing=True, endpoint="attachment.submit"
+    )
+    with pytest.raises(AvailitySubmissionUnconfirmedError) as caught:
+        await availity_client.submit_attachment(sample_submission())
+    assert caught.value.status_code == 200
+    assert (await availity_sandbox.submissions())["by_key"] == {REQUEST_NUMBER: 1}
+
+
 async def test_timeout_after_sending_is_unconfirmed_and_never_resubmitted(
     availity_sandbox: RunningSandbox,
 ) -> None:
     await availity_sandbox.fault(
         kind="slow", delay_seconds=1.0, after_processing=True, endpoint="attachment.submit"
     )
-    settings = availity_settings_for(availity_sandbox, timeout_seconds=0.2)
+    settings = availity_settings_for(availity_sandbox.url, timeout_seconds=0.2)
     async with AvailityClient(settings=settings) as client:
         with pytest.raises(AvailitySubmissionUnconfirmedError) as caught:
             await client.submit_attachment(sample_submission())
@@ -259,7 +260,7 @@ async def test_timeout_after_sending_is_unconfirmed_and_never_resubmitted(
 async def test_slow_status_poll_times_out_and_is_retried(
     availity_sandbox: RunningSandbox,
 ) -> None:
-    settings = availity_settings_for(availity_sandbox, timeout_seconds=0.2)
+    settings = availity_settings_for(availity_sandbox.url, timeout_seconds=0.2)
     async with AvailityClient(settings=settings) as client:
         request_id = await client.submit_attachment(sample_submission())
         await availity_sandbox.fault(kind="slow", delay_seconds=1.0, endpoint="attachment.status")
@@ -280,7 +281,7 @@ async def test_status_5xx_is_retried(
 async def test_circuit_opens_when_availity_is_down(availity_sandbox: RunningSandbox) -> None:
     await availity_sandbox.fault(kind="error", status=503, count=3, endpoint="attachment.submit")
     settings = availity_settings_for(
-        availity_sandbox, circuit_failure_threshold=3, circuit_reset_seconds=60
+        availity_sandbox.url, circuit_failure_threshold=3, circuit_reset_seconds=60
     )
     async with AvailityClient(settings=settings) as client:
         with pytest.raises(AvailityCircuitOpenError) as caught:
@@ -291,7 +292,7 @@ async def test_circuit_opens_when_availity_is_down(availity_sandbox: RunningSand
 
 async def test_request_rate_stays_within_the_plan(availity_sandbox: RunningSandbox) -> None:
     await availity_sandbox.configure(rate_limit_per_second=10)
-    settings = availity_settings_for(availity_sandbox, requests_per_second=8)
+    settings = availity_settings_for(availity_sandbox.url, requests_per_second=8)
     async with AvailityClient(settings=settings) as client:
         request_id = await client.submit_attachment(sample_submission())
         await asyncio.gather(*(client.attachment_status(request_id) for _ in range(12)))

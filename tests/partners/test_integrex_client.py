@@ -7,12 +7,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from partner_support import RunningSandbox, integrex_settings_for
+from partner_support import RunningSandbox, integrex_settings_for, reference_request
 from pydantic import SecretStr
 
 from claimflow.settings import MissingSecretError
 from handlers.partners.integrex import (
-    ClaimStatusRequest,
     IntegrexAuthError,
     IntegrexCircuitOpenError,
     IntegrexClient,
@@ -25,29 +24,6 @@ from handlers.partners.integrex import (
     IntegrexUnavailableError,
 )
 from handlers.partners.integrex_codes import CategoryGroup
-
-
-def reference_request(tracking_id1: str = "1234567890") -> ClaimStatusRequest:
-    """The quick start's POST claim-info body."""
-    return ClaimStatusRequest.model_validate(
-        {
-            "patientDob": "1970-01-02",
-            "patientFirstName": "JANE",
-            "patientLastName": "DOE",
-            "subscriberId": "A000000000",
-            "subscriberFirstName": "JANE",
-            "subscriberLastName": "DOE",
-            "billingProviderNpi": "1083052872",
-            "billingProviderName": "Sutter Medical Center Sacramento",
-            "taxId": "999887777",
-            "admitDate": "2020-12-31",
-            "totalCharges": "12345678.90",
-            "payerId": "AETNA",
-            "payerName": "BLUE CROSS",
-            "trackingId1": tracking_id1,
-            "trackingId2": "ABCDE|FGHIJ|1234",
-        }
-    )
 
 
 def test_request_is_sent_as_the_reference_shows_it() -> None:
@@ -72,7 +48,7 @@ async def test_health_check_reports_success(integrex_client: IntegrexClient) -> 
 async def test_health_check_is_false_when_integrex_is_unreachable(
     integrex_sandbox: RunningSandbox,
 ) -> None:
-    settings = integrex_settings_for(integrex_sandbox, base_url="http://127.0.0.1:9")
+    settings = integrex_settings_for(integrex_sandbox.url, base_url="http://127.0.0.1:9")
     async with IntegrexClient(settings=settings) as client:
         assert await client.health_check() is False
 
@@ -100,7 +76,9 @@ async def test_claim_status_round_trip_reads_the_reference_result(
 
 
 async def test_env_header_comes_from_settings(integrex_sandbox: RunningSandbox) -> None:
-    async with IntegrexClient(settings=integrex_settings_for(integrex_sandbox, env="P")) as client:
+    async with IntegrexClient(
+        settings=integrex_settings_for(integrex_sandbox.url, env="P")
+    ) as client:
         await client.submit_claim_status(reference_request())
     assert integrex_sandbox.state.env_headers == ["P"]
 
@@ -177,7 +155,7 @@ async def test_token_is_refreshed_ahead_of_expiry_without_a_401(
     integrex_sandbox: RunningSandbox,
 ) -> None:
     await integrex_sandbox.configure(token_lifetime_seconds=0.4)
-    settings = integrex_settings_for(integrex_sandbox, token_refresh_skew_seconds=60)
+    settings = integrex_settings_for(integrex_sandbox.url, token_refresh_skew_seconds=60)
     async with IntegrexClient(settings=settings) as client:
         await client.submit_claim_status(reference_request())
         # The skew is capped at half the lifetime: the token is renewed after 0.2 s.
@@ -215,7 +193,7 @@ async def test_fresh_token_refused_again_is_an_auth_error(
 async def test_bad_credentials_are_an_auth_error_not_retried(
     integrex_sandbox: RunningSandbox,
 ) -> None:
-    settings = integrex_settings_for(integrex_sandbox, client_secret=SecretStr("wrong-secret"))
+    settings = integrex_settings_for(integrex_sandbox.url, client_secret=SecretStr("wrong-secret"))
     async with IntegrexClient(settings=settings) as client:
         with pytest.raises(IntegrexAuthError) as caught:
             await client.submit_claim_status(reference_request())
@@ -251,7 +229,7 @@ async def test_retries_stop_after_max_attempts_with_a_retriable_error(
     integrex_sandbox: RunningSandbox,
 ) -> None:
     await integrex_sandbox.fault(kind="error", status=500, count=10, endpoint="claim_info.submit")
-    settings = integrex_settings_for(integrex_sandbox, retry_max_attempts=3)
+    settings = integrex_settings_for(integrex_sandbox.url, retry_max_attempts=3)
     async with IntegrexClient(settings=settings) as client:
         with pytest.raises(IntegrexServerError) as caught:
             await client.submit_claim_status(reference_request())
@@ -265,7 +243,7 @@ async def test_retries_stop_when_the_time_budget_is_spent(
     integrex_sandbox: RunningSandbox,
 ) -> None:
     settings = integrex_settings_for(
-        integrex_sandbox,
+        integrex_sandbox.url,
         retry_max_attempts=10,
         backoff_base_seconds=5.0,
         backoff_max_seconds=5.0,
@@ -285,7 +263,7 @@ async def test_retries_stop_when_the_time_budget_is_spent(
 
 async def test_slow_answer_times_out_and_is_retried(integrex_sandbox: RunningSandbox) -> None:
     await integrex_sandbox.fault(kind="slow", delay_seconds=1.0, endpoint="claim_info.submit")
-    settings = integrex_settings_for(integrex_sandbox, timeout_seconds=0.2)
+    settings = integrex_settings_for(integrex_sandbox.url, timeout_seconds=0.2)
     async with IntegrexClient(settings=settings) as client:
         assert await client.submit_claim_status(reference_request())
     assert (await integrex_sandbox.submissions())["total"] == 1
@@ -297,7 +275,9 @@ async def test_timeout_on_every_attempt_is_a_retriable_timeout_error(
     await integrex_sandbox.fault(
         kind="slow", delay_seconds=1.0, count=2, endpoint="claim_info.fetch"
     )
-    settings = integrex_settings_for(integrex_sandbox, timeout_seconds=0.2, retry_max_attempts=2)
+    settings = integrex_settings_for(
+        integrex_sandbox.url, timeout_seconds=0.2, retry_max_attempts=2
+    )
     async with IntegrexClient(settings=settings) as client:
         with pytest.raises(IntegrexTimeoutError) as caught:
             await client.fetch_claim_info("any-id")
@@ -309,7 +289,7 @@ async def test_circuit_opens_after_consecutive_failures_and_stops_calling(
 ) -> None:
     await integrex_sandbox.fault(kind="error", status=503, count=2, endpoint="claim_info.submit")
     settings = integrex_settings_for(
-        integrex_sandbox,
+        integrex_sandbox.url,
         retry_max_attempts=5,
         circuit_failure_threshold=2,
         circuit_reset_seconds=60,
@@ -331,7 +311,7 @@ async def test_circuit_lets_a_trial_call_through_after_the_reset_time(
 ) -> None:
     await integrex_sandbox.fault(kind="error", status=500, count=2, endpoint="claim_info.submit")
     settings = integrex_settings_for(
-        integrex_sandbox,
+        integrex_sandbox.url,
         retry_max_attempts=1,
         circuit_failure_threshold=2,
         circuit_reset_seconds=0.1,
@@ -359,7 +339,7 @@ async def test_rejected_request_is_permanent_and_not_retried(
 
 async def test_unreachable_integrex_is_retriable(integrex_sandbox: RunningSandbox) -> None:
     settings = integrex_settings_for(
-        integrex_sandbox, base_url="http://127.0.0.1:9", retry_max_attempts=2
+        integrex_sandbox.url, base_url="http://127.0.0.1:9", retry_max_attempts=2
     )
     async with IntegrexClient(settings=settings) as client:
         with pytest.raises(IntegrexUnavailableError) as caught:
@@ -368,7 +348,7 @@ async def test_unreachable_integrex_is_retriable(integrex_sandbox: RunningSandbo
 
 
 def test_client_refuses_to_start_without_its_secret(integrex_sandbox: RunningSandbox) -> None:
-    settings = integrex_settings_for(integrex_sandbox, client_secret=None)
+    settings = integrex_settings_for(integrex_sandbox.url, client_secret=None)
     with pytest.raises(MissingSecretError, match="CLAIMFLOW_INTEGREX__CLIENT_SECRET"):
         IntegrexClient(settings=settings)
 

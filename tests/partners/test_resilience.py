@@ -38,20 +38,24 @@ class FakeClock:
         self.now += seconds
 
 
-class Flaky(PartnerError):
+class FlakyError(PartnerError):
     retriable: ClassVar[bool] = True
     retry_now: ClassVar[bool] = True
 
 
-class Broken(PartnerError):
+class BrokenError(PartnerError):
     pass
+
+
+def seeded(seed: int) -> random.Random:
+    return random.Random(seed)  # noqa: S311 - reproducible jitter, not cryptography
 
 
 BACKOFF = Backoff(base_delay=1.0, max_delay=8.0, max_attempts=6, budget=100.0)
 
 
 def test_backoff_is_full_jitter_under_a_capped_exponential_ceiling() -> None:
-    rng = random.Random(7)
+    rng = seeded(7)
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (60, 8.0)]:
         delays = [BACKOFF.delay(attempt, rng) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in delays)
@@ -64,11 +68,11 @@ async def test_retry_retries_retriable_errors_then_returns() -> None:
     async def call() -> str:
         calls.append(clock())
         if len(calls) < 3:
-            raise Flaky("down")
+            raise FlakyError("down")
         return "ok"
 
     result = await retry(
-        call, backoff=BACKOFF, operation="t", rng=random.Random(1), clock=clock, sleep=clock.sleep
+        call, backoff=BACKOFF, operation="t", rng=seeded(1), clock=clock, sleep=clock.sleep
     )
     assert result == "ok"
     assert len(calls) == 3
@@ -80,14 +84,14 @@ async def test_retry_never_retries_permanent_errors() -> None:
 
     async def call() -> str:
         calls.append(1)
-        raise Broken("bad request")
+        raise BrokenError("bad request")
 
-    with pytest.raises(Broken):
+    with pytest.raises(BrokenError):
         await retry(
             call,
             backoff=BACKOFF,
             operation="t",
-            rng=random.Random(1),
+            rng=seeded(1),
             clock=clock,
             sleep=clock.sleep,
         )
@@ -99,14 +103,14 @@ async def test_retry_stops_at_max_attempts_and_reraises_the_last_error() -> None
 
     async def call() -> str:
         calls.append(1)
-        raise Flaky(f"down {len(calls)}")
+        raise FlakyError(f"down {len(calls)}")
 
-    with pytest.raises(Flaky, match="down 6"):
+    with pytest.raises(FlakyError, match="down 6"):
         await retry(
             call,
             backoff=BACKOFF,
             operation="t",
-            rng=random.Random(1),
+            rng=seeded(1),
             clock=clock,
             sleep=clock.sleep,
         )
@@ -118,14 +122,14 @@ async def test_retry_stops_when_the_next_wait_would_exceed_the_budget() -> None:
     backoff = Backoff(base_delay=10.0, max_delay=10.0, max_attempts=100, budget=25.0)
 
     async def call() -> str:
-        raise Flaky("down", retry_after=10.0)
+        raise FlakyError("down", retry_after=10.0)
 
-    with pytest.raises(Flaky):
+    with pytest.raises(FlakyError):
         await retry(
             call,
             backoff=backoff,
             operation="t",
-            rng=random.Random(1),
+            rng=seeded(1),
             clock=clock,
             sleep=clock.sleep,
         )

@@ -24,11 +24,11 @@ from partner_support import (
     RunningSandbox,
     availity_settings_for,
     integrex_settings_for,
+    reference_request,
+    sample_submission,
 )
 from prometheus_client import generate_latest
 from pydantic import SecretStr
-from test_availity_client import sample_submission
-from test_integrex_client import reference_request
 
 from handlers.partners.availity import AvailityClient
 from handlers.partners.availity_submission import Payer
@@ -43,7 +43,7 @@ PHI = ("Ochoa", "Blanca", "524845471", "NXGMDX-1236885", "2004-11-03", "A0000000
 async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> list[BaseException]:
     errors: list[BaseException] = []
     settings = integrex_settings_for(
-        sandbox, timeout_seconds=0.2, retry_max_attempts=2, circuit_failure_threshold=100
+        sandbox.url, timeout_seconds=0.2, retry_max_attempts=2, circuit_failure_threshold=100
     )
     async with IntegrexClient(settings=settings, metrics=metrics) as client:
         await client.health_check()
@@ -60,11 +60,14 @@ async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
             await sandbox.fault(endpoint="claim_info.submit", **fault)
             errors.append(await _failure(client.submit_claim_status(reference_request())))
         errors.append(await _failure(client.fetch_claim_info("unknown")))
-    wrong = integrex_settings_for(sandbox, client_secret=SecretStr(WRONG_SECRET))
+    wrong = integrex_settings_for(sandbox.url, client_secret=SecretStr(WRONG_SECRET))
     async with IntegrexClient(settings=wrong, metrics=metrics) as client:
         errors.append(await _failure(client.submit_claim_status(reference_request())))
     down = integrex_settings_for(
-        sandbox, retry_max_attempts=1, circuit_failure_threshold=1, base_url="http://127.0.0.1:9"
+        sandbox.url,
+        retry_max_attempts=1,
+        circuit_failure_threshold=1,
+        base_url="http://127.0.0.1:9",
     )
     async with IntegrexClient(settings=down, metrics=metrics) as client:
         errors.append(await _failure(client.submit_claim_status(reference_request())))
@@ -74,7 +77,7 @@ async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
 
 async def _availity_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> list[BaseException]:
     errors: list[BaseException] = []
-    settings = availity_settings_for(sandbox, timeout_seconds=0.2, retry_max_attempts=2)
+    settings = availity_settings_for(sandbox.url, timeout_seconds=0.2, retry_max_attempts=2)
     async with AvailityClient(settings=settings, metrics=metrics) as client:
         request_id = await client.submit_attachment(sample_submission("RN-1"))
         await client.wait_for_final_status(request_id)
@@ -93,7 +96,7 @@ async def _availity_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
             await sandbox.fault(endpoint="attachment.submit", **fault)
             errors.append(await _failure(client.submit_attachment(sample_submission("RN-2"))))
         errors.append(await _failure(client.wait_for_final_status(999, deadline_seconds=0.01)))
-    wrong = availity_settings_for(sandbox, client_secret=SecretStr(WRONG_SECRET))
+    wrong = availity_settings_for(sandbox.url, client_secret=SecretStr(WRONG_SECRET))
     async with AvailityClient(settings=wrong, metrics=metrics) as client:
         errors.append(await _failure(client.submit_attachment(sample_submission())))
     return errors
@@ -169,8 +172,8 @@ async def test_secrets_tokens_and_phi_never_reach_logs_errors_or_metrics(
 def test_settings_and_clients_do_not_show_secrets_in_repr(
     integrex_sandbox: RunningSandbox, availity_sandbox: RunningSandbox
 ) -> None:
-    integrex = integrex_settings_for(integrex_sandbox)
-    availity = availity_settings_for(availity_sandbox)
+    integrex = integrex_settings_for(integrex_sandbox.url)
+    availity = availity_settings_for(availity_sandbox.url)
     assert INTEGREX_SECRET not in repr(integrex)
     assert AVAILITY_SECRET not in repr(availity)
     assert INTEGREX_SECRET not in repr(IntegrexClient(settings=integrex).__dict__)

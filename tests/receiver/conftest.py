@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from receiver_support import TOKEN, ServeProcess, receiver_settings, running
 
 from claimflow.devstack.kafka import KafkaBroker
 from receiver.app import create_app
 from sandboxes.redox_sender import RedoxSender
-from receiver_support import TOKEN, ServeProcess, receiver_settings, running
 
 
 @pytest.fixture

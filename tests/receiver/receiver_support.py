@@ -51,7 +51,11 @@ async def running(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
         await from_app.put(message)
 
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    task = asyncio.create_task(app(scope, to_app.get, send))
+
+    async def lifespan() -> None:
+        await app(scope, to_app.get, send)
+
+    task = asyncio.create_task(lifespan())
     await to_app.put({"type": "lifespan.startup"})
     started = await from_app.get()
     if started["type"] != "lifespan.startup.complete":
@@ -159,8 +163,12 @@ class ServeProcess:
             time.sleep(0.1)
         raise AssertionError(f"receiver not ready in {timeout}s:\n{self.log_file.read_text()}")
 
-    def stop(self) -> int:
-        """SIGTERM, as Kubernetes stops a pod; returns the exit code."""
+    def stop(self) -> bool:
+        """SIGTERM, as Kubernetes stops a pod; True when it shut down cleanly.
+
+        uvicorn re-raises the SIGTERM it handled once it has shut down, so a clean stop ends
+        with -SIGTERM; a crash or a failed start-up ends with a positive code.
+        """
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -171,4 +179,4 @@ class ServeProcess:
                 self.process.wait()
         code = self.process.returncode
         self.process = None
-        return code
+        return code in (0, -signal.SIGTERM)

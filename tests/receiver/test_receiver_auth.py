@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -42,9 +42,9 @@ async def test_wrong_token_is_rejected_and_nothing_published(
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_verification_challenge_is_answered_with_the_challenge_only(
-    sender: RedoxSender, method: str
+    sender: RedoxSender, method: Literal["POST", "GET"]
 ) -> None:
-    answer = await sender.verify("/webhooks/redox", "f0a1b2c3-challenge", method=method)  # type: ignore[arg-type]
+    answer = await sender.verify("/webhooks/redox", "f0a1b2c3-challenge", method=method)
 
     assert answer.status_code == 200
     assert answer.text == "f0a1b2c3-challenge"
@@ -53,10 +53,10 @@ async def test_verification_challenge_is_answered_with_the_challenge_only(
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_verification_challenge_with_a_wrong_token_is_not_answered(
-    client: httpx.AsyncClient, method: str
+    client: httpx.AsyncClient, method: Literal["POST", "GET"]
 ) -> None:
     async with RedoxSender(token="not-ours", client=client) as impostor:
-        answer = await impostor.verify("/webhooks/redox", "secret-challenge", method=method)  # type: ignore[arg-type]
+        answer = await impostor.verify("/webhooks/redox", "secret-challenge", method=method)
 
     assert answer.status_code == 401
     assert "secret-challenge" not in answer.text
@@ -77,6 +77,8 @@ async def test_post_challenge_with_a_header_token_must_match_the_body_token(
 async def test_request_without_token_that_is_no_challenge_is_rejected(
     client: httpx.AsyncClient,
 ) -> None:
-    answer = await client.post("/webhooks/redox", content=b"[1, 2", headers={"content-type": "application/json"})
+    answer = await client.post(
+        "/webhooks/redox", content=b"[1, 2", headers={"content-type": "application/json"}
+    )
 
     assert answer.status_code == 401

@@ -23,7 +23,9 @@ async def test_healthz_and_readyz_answer_200_with_a_working_broker(
 async def test_metrics_count_requests_by_outcome_and_publish_latency(
     client: httpx.AsyncClient, sample_bytes: bytes
 ) -> None:
-    await client.post("/webhooks/redox", content=sample_bytes, headers={"content-type": "application/json"})
+    await client.post(
+        "/webhooks/redox", content=sample_bytes, headers={"content-type": "application/json"}
+    )
 
     answer = await client.get("/metrics")
 

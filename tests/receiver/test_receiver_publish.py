@@ -21,7 +21,9 @@ async def test_sample_is_published_as_received_keyed_by_log_id(
     client: httpx.AsyncClient, kafka_broker: KafkaBroker, sample_bytes: bytes
 ) -> None:
     log_id = json.loads(sample_bytes)["Meta"]["Logs"][0]["ID"]
-    before = await read_messages(kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id)
+    before = await read_messages(
+        kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id
+    )
 
     answer = await client.post(
         "/webhooks/redox",
@@ -35,7 +37,9 @@ async def test_sample_is_published_as_received_keyed_by_log_id(
         "logId": log_id,
         "messageId": webhook_message_id(log_id),
     }
-    after = await read_messages(kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id)
+    after = await read_messages(
+        kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id
+    )
     assert len(after) == len(before) + 1
     record = after[-1]
     assert record.value == sample_bytes
@@ -96,7 +100,10 @@ async def test_route_table_picks_the_topic_by_event_type_and_test_flag(
 
 
 async def test_redelivery_is_published_again_with_the_same_ids_and_counted(
-    sender: RedoxSender, client: httpx.AsyncClient, kafka_broker: KafkaBroker, sample_payload: dict[str, Any]
+    sender: RedoxSender,
+    client: httpx.AsyncClient,
+    kafka_broker: KafkaBroker,
+    sample_payload: dict[str, Any],
 ) -> None:
     sample_payload["Meta"]["Logs"][0]["ID"] = log_id = str(uuid.uuid4())
 
@@ -104,7 +111,9 @@ async def test_redelivery_is_published_again_with_the_same_ids_and_counted(
     second = await sender.deliver("/webhooks/redox", sample_payload)
 
     assert (first.status, second.status) == (200, 200)
-    records = await read_messages(kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id)
+    records = await read_messages(
+        kafka_broker.bootstrap_servers, TEST_PAYMENT_BATCH_TOPIC, key=log_id
+    )
     assert len(records) == 2
     assert {headers_of(r)["claimflow-message-id"] for r in records} == {webhook_message_id(log_id)}
     attempt_ids = [headers_of(r)["redox-attempt-id"] for r in records]

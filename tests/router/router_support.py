@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import copy
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,11 +16,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from claimflow.settings import KafkaSettings, RouterSettings
+from receiver.publisher import webhook_headers, webhook_message_id
 from router._metrics import RouterMetrics
+from router.redox import WebhookEnvelope
 from router.routes import RouteTable
 from router.stage import RouterStage
 from router.topic_admin import ensure_topics
-from router.topics import HEADERS, TopicSet
+from router.topics import TopicSet
 
 PARTITIONS = 3
 
@@ -71,7 +72,9 @@ class RouterKafka:
     def kafka_settings(self) -> KafkaSettings:
         return KafkaSettings(bootstrap_servers=self.bootstrap, topic_prefix=self.prefix)
 
-    async def publish(self, payloads: list[dict[str, Any]], *, raw: bytes | None = None) -> None:
+    async def publish(
+        self, payloads: list[dict[str, Any]], *, partition: int | None = None
+    ) -> None:
         """Publish webhooks as the receiver does: raw body, key = log id, its headers."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
@@ -79,19 +82,23 @@ class RouterKafka:
         await producer.start()
         try:
             for payload in payloads:
-                meta = payload["Meta"]
-                log = meta["Logs"][0]
-                topic = self.topics(test=bool(meta["Test"])).webhook_payment_batch
-                headers = [
-                    (HEADERS.MESSAGE_ID, str(uuid.uuid4()).encode()),
-                    (HEADERS.DATA_MODEL, meta["DataModel"].encode()),
-                    (HEADERS.EVENT_TYPE, meta["EventType"].encode()),
-                    (HEADERS.REDOX_LOG_ID, log["ID"].encode()),
-                    (HEADERS.REDOX_ATTEMPT_ID, log["AttemptID"].encode()),
-                    (HEADERS.TEST, b"true" if meta["Test"] else b"false"),
-                ]
-                value = raw if raw is not None else json.dumps(payload).encode()
-                await producer.send_and_wait(topic, value, key=log["ID"].encode(), headers=headers)
+                meta = WebhookEnvelope.model_validate(payload).meta
+                log_id = meta.log_id
+                topic = RouteTable.default(self.prefix).webhook_topic(
+                    meta.data_model, meta.event_type, bool(meta.test)
+                )
+                assert log_id is not None
+                assert topic is not None
+                headers = webhook_headers(
+                    meta, log_id=log_id, message_id=webhook_message_id(log_id)
+                )
+                await producer.send_and_wait(
+                    topic,
+                    json.dumps(payload).encode(),
+                    key=log_id.encode(),
+                    headers=headers,
+                    partition=partition,
+                )
         finally:
             await producer.stop()
 
@@ -126,12 +133,11 @@ def header(record: Any, name: str) -> str | None:
     return None
 
 
-async def wait_until(condition: Callable[[], bool], *, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds; fail the test after 20 s."""
+    async with asyncio.timeout(20):
+        while not condition():  # noqa: ASYNC110 - polls metrics, which have no event
+            await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from claimflow.logging import configure_logging
 from claimflow.settings import load_settings
 from handlers.runtime import (
     Handler,
@@ -68,7 +69,9 @@ def main() -> None:
     def factory(context: HandlerContext) -> Handler:
         return RecordingHandler(ledger)
 
-    asyncio.run(serve_handler(load_settings(), factory))
+    settings = load_settings()
+    configure_logging(settings.logging)
+    asyncio.run(serve_handler(settings, factory))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from runtime_support import KafkaTools, ScriptedHandler, eventually, make_settings
 
+from claimflow.health import HealthServer
 from handlers.runtime import running_handler
-from handlers.runtime.health import HealthServer
 from router.topics import TopicSet
 
 pytestmark = pytest.mark.kafka
@@ -34,6 +34,9 @@ async def test_probes_and_metrics_of_a_running_handler(
             await eventually(lambda: len(handler.handled) == 1)
             await eventually(lambda: _lag_reported(running.metrics.registry))
             metrics = (await client.get("/metrics")).text
+            running.request_stop()
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await client.get("/healthz")).status_code == 200
 
     assert 'claimflow_handler_processed_total{handler="scripted",outcome="ok"} 1.0' in metrics
     assert "claimflow_handler_consumer_lag{" in metrics

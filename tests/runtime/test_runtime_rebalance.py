@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from runtime_support import KafkaTools, ScriptedHandler, eventually, make_settings
+from runtime_support import Behaviour, KafkaTools, ScriptedHandler, eventually, make_settings
 
 from handlers.runtime import InboundMessage, running_handler
 from router.topics import TopicSet
@@ -25,7 +25,7 @@ async def test_partitions_moved_by_a_rebalance_are_handed_over_without_redeliver
         await asyncio.sleep(0.05)
         deliveries[message.message_id or ""] += 1
 
-    behaviours = {f"v{i}".encode(): slow for i in range(MESSAGES)}
+    behaviours: dict[bytes, Behaviour] = {f"v{i}".encode(): slow for i in range(MESSAGES)}
     first = ScriptedHandler(topic_set, behaviours)
     second = ScriptedHandler(topic_set, behaviours)
     await kafka_tools.create_handler_topics(topic_set, first.name)

@@ -37,6 +37,10 @@ KUBERNETES_VERSIONS = (OLDEST_SUPPORTED_KUBERNETES, kubernetes_validate.latest_v
 
 Resource = dict[str, Any]
 
+# Pods listen on their own IP, and /tmp is the one writable path of a read-only root.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the manifests must set, not a bind
+TMP = "/tmp"  # noqa: S108 - the mount path the manifests must use, not a temp file
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("CLAIMFLOW_CACHE_DIR", Path.home() / ".cache" / "claimflow"))

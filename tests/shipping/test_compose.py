@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from shipping_support import REPO, setting_fields
+from shipping_support import REPO, TMP, setting_fields
 
 ROLES = {
     "receiver": ["serve"],
@@ -67,7 +67,8 @@ def test_kafka_and_postgresql_are_pinned_upstream_images(
     assert services["postgres"]["image"].startswith("postgres:")
     for service in services.values():
         tag = service["image"].rpartition(":")[2]
-        assert tag and tag != "latest", service["image"]
+        assert tag, service["image"]
+        assert tag != "latest", service["image"]
 
 
 def test_roles_start_after_topics_exist_and_migrations_ran(
@@ -113,7 +114,7 @@ def test_claimflow_containers_are_locked_down(services: dict[str, dict[str, Any]
         service = services[name]
         assert service["read_only"] is True
         assert service["cap_drop"] == ["ALL"]
-        assert "/tmp" in service["tmpfs"]
+        assert TMP in service["tmpfs"]
 
 
 def test_published_ports_bind_to_loopback_only(services: dict[str, dict[str, Any]]) -> None:

@@ -73,7 +73,8 @@ def test_dependencies_are_installed_from_the_lock_file_without_dev_tools() -> No
     syncs = [run for run in runs if "uv sync" in run]
     assert syncs
     for sync in syncs:
-        assert "--frozen" in sync and "--no-dev" in sync
+        assert "--frozen" in sync
+        assert "--no-dev" in sync
     assert re.search(r"pip install --no-cache-dir uv==\d+\.\d+\.\d+", " ".join(runs))
     copies = [arguments for instruction, arguments in _instructions() if instruction == "COPY"]
     assert "pyproject.toml uv.lock ./" in copies
@@ -94,7 +95,8 @@ def test_the_final_image_runs_as_a_non_root_user_without_build_tools() -> None:
     users = [arguments for instruction, arguments in final if instruction == "USER"]
     assert users, "the final stage sets no USER"
     uid = users[-1].split(":")[0]
-    assert uid.isdigit() and int(uid) >= 10000
+    assert uid.isdigit()
+    assert int(uid) >= 10000
     for instruction, arguments in final:
         if instruction == "RUN":
             assert not re.search(r"pip install|apt-get install|uv ", arguments), arguments

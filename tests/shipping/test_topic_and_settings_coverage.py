@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from shipping_support import (
+    ALL_INTERFACES,
     Resource,
     containers,
     is_optional,
@@ -97,7 +98,8 @@ def test_an_acknowledged_message_survives_losing_a_broker(resources: list[Resour
         replicas = topic["spec"]["replicas"]
         min_insync = int(topic["spec"]["config"]["min.insync.replicas"])
         # acks=all waits for min.insync replicas; one broker down still leaves that many.
-        assert replicas >= 3 and 2 <= min_insync < replicas, name
+        assert replicas >= 3, name
+        assert 2 <= min_insync < replicas, name
 
 
 def test_kafka_topics_go_to_the_strimzi_cluster_claimflow_talks_to(
@@ -244,7 +246,7 @@ def test_the_configmap_is_valid_for_the_settings_model(
             monkeypatch.setenv(setting.env, "from-a-secret")
     settings = Settings()
     assert isinstance(settings.database.url, SecretStr)
-    assert settings.handlers.health_host == "0.0.0.0"
+    assert settings.handlers.health_host == ALL_INTERFACES
 
 
 def test_each_role_gets_the_secrets_it_needs_and_no_others(resources: list[Resource]) -> None:

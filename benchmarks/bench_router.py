@@ -1,0 +1,235 @@
+"""The router stage beside a plain consume -> produce copy of the same webhook records.
+
+Starts a private Kafka broker, preloads ``BATCHES`` Claim.PaymentBatch webhooks of
+``CLAIMS_PER_BATCH`` claims each (the Redox sample, grown) as the receiver publishes them, then:
+
+1. the router stage, in this process: exactly once (one transactional producer per input
+   partition, changelog, offsets in the transaction), from partitions assigned to the last
+   claim message committed;
+2. the baseline: a consumer group copying the same records to another topic with a plain
+   idempotent producer (acks=all, no transactions), committing offsets after each poll;
+3. the CPU cost alone: splitting the same records without Kafka.
+
+Done when every claim message is on the claim topic exactly once (read_committed, by message
+id) and the router moves webhooks at least half as fast as the plain copy. The broker and the
+client share the machine's cores; numbers are for comparing, not for capacity planning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+
+from claimflow.devstack.kafka import KafkaBroker, free_port
+from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
+from claimflow.logging import configure_logging
+from claimflow.settings import KafkaSettings, LoggingSettings, RouterSettings
+from router._metrics import RouterMetrics
+from router._routing import Routed, route_record
+from router.routes import RouteTable
+from router.stage import RouterStage
+from router.topic_admin import ensure_topics
+from router.topics import HEADERS, TopicSet
+
+BATCHES = 500
+CLAIMS_PER_BATCH = 20
+PARTITIONS = 3
+MIN_RATIO_TO_BASELINE = 0.5
+SAMPLE = Path(__file__).parents[1] / "tests" / "fixtures" / "redox-claim-paymentbatch.json"
+COPY_TOPIC = "bench.webhook-copy"
+
+
+def _batches() -> list[tuple[str, bytes]]:
+    sample: dict[str, Any] = json.loads(SAMPLE.read_text())
+    sample["Meta"]["Test"] = False
+    out = []
+    for index in range(BATCHES):
+        payload = copy.deepcopy(sample)
+        log_id = str(uuid.uuid4())
+        payload["Meta"]["Logs"] = [{"ID": log_id, "AttemptID": str(uuid.uuid4())}]
+        payment = payload["Transactions"][0]["Payments"][0]
+        template = payment["Claims"][0]
+        payment["Claims"] = [
+            {**template, "SubmissionNumber": f"B{index}-C{claim}"}
+            for claim in range(CLAIMS_PER_BATCH)
+        ]
+        payload["Transactions"][0]["Payments"] = [payment]
+        out.append((log_id, json.dumps(payload).encode()))
+    return out
+
+
+async def _preload(kafka: KafkaSettings, topic: str, batches: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(**producer_kwargs(kafka, role="bench-preload"))
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(
+                topic,
+                value,
+                key=log_id.encode(),
+                headers=[(HEADERS.REDOX_LOG_ID, log_id.encode()), (HEADERS.TEST, b"false")],
+            )
+            for log_id, value in batches
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _run_router(kafka: KafkaSettings, routes: RouteTable, total: int) -> float:
+    """Seconds from partitions assigned to the last claim message committed."""
+    registry = CollectorRegistry()
+    stage = RouterStage(
+        kafka=kafka,
+        settings=RouterSettings(group_id="bench-router", transactional_id_prefix="bench-router"),
+        routes=routes,
+        metrics=RouterMetrics.create(registry),
+    )
+    task = asyncio.create_task(stage.run())
+    topic = TopicSet(prefix=kafka.topic_prefix).claim_payments
+
+    def out() -> float:
+        labels = {"topic": topic}
+        return registry.get_sample_value("claimflow_router_claim_messages_total", labels) or 0.0
+
+    try:
+        while not stage.ready():  # noqa: ASYNC110 - readiness is a flag, not an event
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while out() < total:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        return time.perf_counter() - started
+    finally:
+        stage.stop()
+        await task
+
+
+async def _run_copy(kafka: KafkaSettings, source: str, records: int) -> float:
+    """Seconds from the first record read to the last copy acknowledged and committed."""
+    consumer = AIOKafkaConsumer(
+        source, **consumer_kwargs(kafka, role="bench-copy", group_id="bench-copy")
+    )
+    producer = AIOKafkaProducer(**producer_kwargs(kafka, role="bench-copy"), linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        copied = 0
+        started: float | None = None
+        while copied < records:
+            batch = await consumer.getmany(timeout_ms=500, max_records=100)
+            started = started or (time.perf_counter() if batch else None)
+            sent = [
+                await producer.send(COPY_TOPIC, r.value, key=r.key, headers=list(r.headers))
+                for rs in batch.values()
+                for r in rs
+            ]
+            await asyncio.gather(*sent)
+            await consumer.commit()
+            copied += len(sent)
+        assert started is not None
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _claim_ids(kafka: KafkaSettings, topic: str) -> Counter[str]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        ids: Counter[str] = Counter()
+        while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                ids.update(dict(r.headers)[HEADERS.MESSAGE_ID].decode() for r in records)
+        return ids
+    finally:
+        await consumer.stop()
+
+
+def _split_seconds(routes: RouteTable, topic: str, batches: list[tuple[str, bytes]]) -> float:
+    class _Record:
+        def __init__(self, offset: int, key: str, value: bytes) -> None:
+            self.topic, self.partition, self.offset = topic, 0, offset
+            self.key, self.value, self.headers = key.encode(), value, []
+
+    started = time.perf_counter()
+    for offset, (log_id, value) in enumerate(batches):
+        assert isinstance(route_record(_Record(offset, log_id, value), routes), Routed)
+    return time.perf_counter() - started
+
+
+async def _bench(bootstrap: str) -> int:
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix="claimflow.")
+    await ensure_topics(bootstrap, partitions=PARTITIONS)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(COPY_TOPIC, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    routes = RouteTable.default(kafka.topic_prefix)
+    topics = TopicSet(prefix=kafka.topic_prefix)
+    batches = _batches()
+    total = BATCHES * CLAIMS_PER_BATCH
+    megabytes = sum(len(value) for _, value in batches) / 1e6
+    await _preload(kafka, topics.webhook_payment_batch, batches)
+
+    router_s = await _run_router(kafka, routes, total)
+    copy_s = await _run_copy(kafka, topics.webhook_payment_batch, BATCHES)
+    split_s = _split_seconds(routes, topics.webhook_payment_batch, batches)
+    ids = await _claim_ids(kafka, topics.claim_payments)
+
+    exactly_once = len(ids) == total and max(ids.values()) == 1
+    router_rate = total / router_s
+    print(f"input: {BATCHES} webhooks x {CLAIMS_PER_BATCH} claims, {megabytes:.1f} MB")
+    print(
+        f"router (EOS):    {router_rate:8.0f} claim messages/s  "
+        f"{BATCHES / router_s:6.0f} webhooks/s  ({router_s:.2f} s)"
+    )
+    print(
+        f"baseline copy:   {'':8s}                   {BATCHES / copy_s:6.0f} webhooks/s  "
+        f"({copy_s:.2f} s, {megabytes / copy_s:.1f} MB/s, acks=all, no transactions)"
+    )
+    print(
+        f"split only (CPU): {total / split_s:7.0f} claim messages/s  "
+        f"{BATCHES / split_s:6.0f} webhooks/s  ({split_s:.2f} s, no Kafka)"
+    )
+    print(f"router / baseline (webhooks/s): {copy_s / router_s:.2f}")
+    print(
+        f"claim messages exactly once: {exactly_once} ({sum(ids.values())} read, {total} expected)"
+    )
+    return 0 if exactly_once and copy_s / router_s >= MIN_RATIO_TO_BASELINE else 1
+
+
+def run() -> int:
+    configure_logging(LoggingSettings(level="WARNING", format="json"))
+    with tempfile.TemporaryDirectory(prefix="claimflow-bench-router-") as state:
+        broker = KafkaBroker(state_dir=Path(state), port=free_port(), controller_port=free_port())
+        broker.start()
+        try:
+            return asyncio.run(_bench(broker.bootstrap_servers))
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

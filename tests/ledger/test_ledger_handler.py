@@ -1,0 +1,176 @@
+"""The ledger handler in-process, with a recording publisher instead of Kafka."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from claimflow.settings import Settings
+from handlers.ledger.handler import LedgerHandler
+from handlers.ledger.outbox import OutboxRelay
+from handlers.ledger.store import ClaimLedger
+from handlers.ledger.tables import Claim, OutboxMessage, TimelineEvent
+from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
+from router.messages import (
+    ClaimSubmissionMessage,
+    Position,
+    RedoxDelivery,
+    split_payment_batch,
+)
+from router.redox import PaymentBatch, SubmissionTransactionHeader, SubmittedClaim
+from router.topics import HEADERS, TopicSet
+
+TOPICS = TopicSet(lane="test")
+
+
+@dataclass
+class RecordingPublisher:
+    fail_next: int = 0
+    sent: list[tuple[str, dict[str, bytes], bytes]] = field(default_factory=list)
+
+    async def publish(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
+    ) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientError("broker did not acknowledge")
+        self.sent.append((topic, dict(headers), value))
+
+
+@pytest.fixture
+async def running(ledger_url: str) -> AsyncIterator[tuple[LedgerHandler, RecordingPublisher]]:
+    settings = Settings.model_validate(
+        {"database": {"url": ledger_url}, "handlers": {"lane": "test"}}
+    )
+    publisher = RecordingPublisher()
+    handler = LedgerHandler(settings=settings, topics=TOPICS, publisher=publisher)
+    await handler.start()
+    try:
+        yield handler, publisher
+    finally:
+        await handler.stop()
+
+
+def inbound(topic: str, message_id: str, value: bytes) -> InboundMessage:
+    return InboundMessage(
+        topic=topic, partition=0, offset=0, key=None, value=value, message_id=message_id
+    )
+
+
+def submission(number: str | None, charged: str | None = "100.00") -> ClaimSubmissionMessage:
+    return ClaimSubmissionMessage(
+        message_id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"submission {number}")),
+        delivery=RedoxDelivery(
+            log_id="sub-log", data_model="Claim", event_type="Submit", test=True
+        ),
+        position=Position(transaction=0, claim=0, claims_in_batch=1),
+        transaction=SubmissionTransactionHeader(),
+        claim=SubmittedClaim.model_validate(
+            {
+                "SubmissionNumber": number,
+                "ChargedAmount": charged,
+                "Patient": {"Demographics": {"FirstName": "Timothy", "LastName": "Bixby"}},
+            }
+        ),
+    )
+
+
+def sample_messages(sample_bytes: bytes) -> list[InboundMessage]:
+    batch = PaymentBatch.model_validate_json(sample_bytes)
+    return [
+        inbound(TOPICS.claim_payments, m.message_id, m.value)
+        for m in split_payment_batch(batch, log_id="handler-test")
+    ]
+
+
+async def test_submitted_claims_are_matched_and_nothing_is_logged_about_the_patient(
+    running: tuple[LedgerHandler, RecordingPublisher], sample_bytes: bytes, ledger_engine: Any
+) -> None:
+    handler, publisher = running
+    structlog.reset_defaults()
+    with capture_logs() as logs:
+        for number in ("66729659983", "774466586"):
+            sub = submission(number)
+            await handler.handle(
+                inbound(
+                    TOPICS.claim_submissions,
+                    sub.message_id,
+                    sub.model_dump_json(by_alias=True).encode(),
+                )
+            )
+        for message in sample_messages(sample_bytes):
+            await handler.handle(message)
+    ledger = ClaimLedger(ledger_engine)
+    assert await ledger.count(Claim, Claim.status == "paid_in_full") == 2
+    topics = sorted({topic for topic, _, _ in publisher.sent})
+    assert topics == [TOPICS.reconciliations, TOPICS.status_check_requests]
+    logged = json.dumps(logs, default=str)
+    for phi in ("Timothy", "Bixby", "101-01-0001", "2008-01-06", "66729659983"):
+        assert phi not in logged
+    handled = [e for e in logs if e["event"] == "ledger message handled"]
+    assert [e["outcome"] for e in handled if e["kind"] == "claim_payment"] == [
+        "paid_in_full",
+        "paid_in_full",
+    ]
+
+
+async def test_a_redelivered_submission_adds_no_second_claim_or_event(
+    running: tuple[LedgerHandler, RecordingPublisher], ledger_engine: Any
+) -> None:
+    handler, _ = running
+    sub = submission("S-1")
+    message = inbound(
+        TOPICS.claim_submissions, sub.message_id, sub.model_dump_json(by_alias=True).encode()
+    )
+    await handler.handle(message)
+    await handler.handle(message)
+    ledger = ClaimLedger(ledger_engine)
+    assert await ledger.count(Claim) == 1
+    assert await ledger.count(TimelineEvent) == 1
+
+
+@pytest.mark.parametrize(
+    ("topic", "value", "complaint"),
+    [
+        (TOPICS.claim_payments, b"not json", "invalid claimflow.claim-payment.v1"),
+        (TOPICS.claim_payments, b'{"schema": "claimflow.claim-payment.v1"}', "message_id"),
+        (
+            TOPICS.claim_submissions,
+            submission("S-2", charged=None).model_dump_json(by_alias=True).encode(),
+            "charged_amount",
+        ),
+        ("elsewhere", b"{}", "not a claim payment or claim submission"),
+    ],
+)
+async def test_unreadable_messages_are_poison_and_the_error_quotes_no_values(
+    running: tuple[LedgerHandler, RecordingPublisher], topic: str, value: bytes, complaint: str
+) -> None:
+    handler, _ = running
+    with pytest.raises(PoisonMessageError, match=complaint) as error:
+        await handler.handle(inbound(topic, "bad", value))
+    assert "Bixby" not in str(error.value)
+
+
+async def test_a_failed_publish_is_retried_with_the_same_message_ids(
+    running: tuple[LedgerHandler, RecordingPublisher], sample_bytes: bytes, ledger_engine: Any
+) -> None:
+    handler, publisher = running
+    first = sample_messages(sample_bytes)[0]
+    publisher.fail_next = 1
+    with pytest.raises(TransientError):
+        await handler.handle(first)
+    ledger = ClaimLedger(ledger_engine)
+    assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 1
+    await handler.handle(first)  # the runtime's retry: the effects are there, the outbox goes out
+    assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
+    ids = [headers[HEADERS.MESSAGE_ID] for _, headers, _ in publisher.sent]
+    assert len(ids) == 1
+    relay = OutboxRelay(ledger, publisher)
+    assert await relay.flush() == 0

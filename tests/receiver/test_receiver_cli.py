@@ -1,0 +1,73 @@
+"""`claimflow serve` and `claimflow send-sample` as commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from receiver_support import CLAIMFLOW, TOKEN, ServeProcess
+
+from claimflow.devstack.kafka import KafkaBroker, free_port
+
+
+def test_serve_without_the_token_stops_with_one_line_naming_it() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMFLOW_")}
+
+    result = subprocess.run(
+        [str(CLAIMFLOW), "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "claimflow: missing required secret CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN\n"
+    )
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_send_sample_delivers_redox_sample_to_a_running_receiver(
+    kafka_broker: KafkaBroker, serve_process: list[ServeProcess], tmp_path: Path
+) -> None:
+    receiver = ServeProcess(kafka_broker.bootstrap_servers, tmp_path / "receiver.log")
+    serve_process.append(receiver)
+    receiver.start()
+
+    result = subprocess.run(
+        [str(CLAIMFLOW), "send-sample", receiver.url, "--fresh-log-id"],
+        env={**os.environ, "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith(": delivered")
+
+
+def test_serve_without_a_reachable_broker_exits_nonzero_naming_the_cause() -> None:
+    env = {
+        **os.environ,
+        "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN": TOKEN,
+        "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "CLAIMFLOW_LOGGING__FORMAT": "json",
+    }
+
+    result = subprocess.run(
+        [str(CLAIMFLOW), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 3  # uvicorn's STARTUP_FAILURE
+    assert "cannot reach Kafka" in result.stderr
