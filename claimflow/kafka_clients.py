@@ -39,6 +39,9 @@ def producer_kwargs(settings: KafkaSettings, *, role: str) -> dict[str, Any]:
         **connection_kwargs(settings, role=role),
         "acks": "all",
         "enable_idempotence": True,
+        # Whole webhooks (up to ReceiverSettings.max_body_bytes, 5 MiB) travel as one record;
+        # the topics that carry them accept 6 MiB (router.topic_admin.topic_config).
+        "max_request_size": 6 * 1024 * 1024,
     }
 
 

@@ -250,9 +250,27 @@ class Settings(BaseSettings):
         return value
 
 
+def _secrets_from_dir(directory: Path) -> dict[str, dict[str, str]]:
+    """Settings from files named like their variable: ``receiver__verification_token``.
+
+    The ``CLAIMFLOW_`` prefix and case are optional (Kubernetes Secret keys are often lower
+    case). A variable set in the environment wins over its file.
+    """
+    nested: dict[str, dict[str, str]] = {}
+    for path in sorted(directory.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        name = path.name.lower().removeprefix("claimflow_")
+        group, delimiter, field = name.partition("__")
+        if not delimiter or f"CLAIMFLOW_{group}__{field}".upper() in os.environ:
+            continue
+        nested.setdefault(group, {})[field] = path.read_text().strip()
+    return nested
+
+
 def load_settings() -> Settings:
-    """Build the settings from the environment (and ``CLAIMFLOW_SECRETS_DIR`` if set)."""
+    """Build the settings from the environment and ``CLAIMFLOW_SECRETS_DIR``, if set."""
     secrets_dir = os.environ.get("CLAIMFLOW_SECRETS_DIR")
     if secrets_dir:
-        return Settings(_secrets_dir=secrets_dir)
+        return Settings(**_secrets_from_dir(Path(secrets_dir)))  # type: ignore[arg-type]
     return Settings()

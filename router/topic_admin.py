@@ -16,11 +16,24 @@ from router.topics import all_topic_names
 __all__ = ["ensure_topics", "topic_config"]
 
 
+# Webhook bodies may be up to 5 MiB (ReceiverSettings.max_body_bytes) plus headers.
+WEBHOOK_MAX_MESSAGE_BYTES = 6 * 1024 * 1024
+_DAY_MS = 24 * 3600 * 1000
+
+
 def topic_config(name: str) -> dict[str, str]:
-    """Per-topic configuration: the de-duplication state is compacted, the rest kept 7 days."""
+    """Per-topic configuration.
+
+    The de-duplication state is compacted; dead letters are kept 30 days (a person has to look
+    at them, holidays included); everything else 7 days, enough to replay after a weekend
+    outage without PHI piling up. Topics that carry whole webhooks accept 6 MiB messages.
+    """
     if "router.seen-deliveries" in name:
-        return {"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000"}
-    return {"retention.ms": str(7 * 24 * 3600 * 1000)}
+        return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * _DAY_MS)}
+    config = {"retention.ms": str((30 if "dead-letter" in name else 7) * _DAY_MS)}
+    if ".redox." in name or "router.dead-letter" in name:
+        config["max.message.bytes"] = str(WEBHOOK_MAX_MESSAGE_BYTES)
+    return config
 
 
 async def ensure_topics(
