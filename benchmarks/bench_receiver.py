@@ -43,6 +43,22 @@ PEAK_SECONDS = 10.0
 PACED_SECONDS = 10.0
 MAX_REQUESTS = 50_000
 BODIES = 2_000
+FSYNC_EVERY_APPEND = os.environ.get("CLAIMFLOW_BENCH_FSYNC_EVERY_APPEND") == "1"
+
+
+class _Broker(KafkaBroker):
+    """The dev stack's broker, but flushing to disk on Kafka's default policy.
+
+    The dev stack fsyncs after every append (``log.flush.interval.messages=1``), which
+    production clusters leave to replication; ``FSYNC_EVERY_APPEND`` keeps it for comparison.
+    """
+
+    def _write_config(self) -> Path:
+        config = super()._write_config()
+        if not FSYNC_EVERY_APPEND:
+            lines = config.read_text().splitlines(keepends=True)
+            config.write_text("".join(x for x in lines if not x.startswith("log.flush.")))
+        return config
 
 
 @dataclass
@@ -99,12 +115,15 @@ def _bodies() -> list[bytes]:
     return [sample.replace(log_id, str(uuid.uuid4()).encode()) for _ in range(BODIES)]
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0
+) -> None:
     """Until ``url`` answers 200 (the bare app answers GET with 405: serving is enough)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+            tail = log.read_text()[-2000:]
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
                 return
@@ -232,8 +251,8 @@ def _run_servers(broker: KafkaBroker, root: Path) -> int:
         _server(receiver_argv, env, root / "receiver.log") as receiver,
         _server(bare_argv, env, root / "bare.log") as bare,
     ):
-        _wait_ready(f"http://127.0.0.1:{receiver_port}/readyz", receiver)
-        _wait_ready(f"http://127.0.0.1:{bare_port}/webhooks/redox", bare)
+        _wait_ready(f"http://127.0.0.1:{receiver_port}/readyz", receiver, root / "receiver.log")
+        _wait_ready(f"http://127.0.0.1:{bare_port}/webhooks/redox", bare, root / "bare.log")
         pids = {"receiver": receiver.pid, "bare": bare.pid, "broker": broker.pid() or 0}
         baseline, peak, paced = asyncio.run(
             _measure(
@@ -247,6 +266,7 @@ def _run_servers(broker: KafkaBroker, root: Path) -> int:
 
 def _report(baseline: Result, peak: Result, paced: Result) -> int:
     print(f"{os.cpu_count()} CPUs shared by load generator, both servers and the broker")
+    print(f"broker fsync after every append: {FSYNC_EVERY_APPEND}")
     print(
         f"{'':<34} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'non-200':>7}"
         "   CPU µs per request, by process"

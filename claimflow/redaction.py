@@ -14,6 +14,7 @@ It runs last before the renderer, for structlog's own events and for stdlib reco
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -100,10 +101,12 @@ _PHONE = re.compile(
 )
 
 
+_DIGIT = re.compile(r"\d")
 # A quoted key followed by a colon: JSON, a Python dict repr, or either inside a bytes repr.
 _QUOTED_KEY = re.compile(r"""["']([A-Za-z][A-Za-z0-9_-]*)\\?["']\s*:""")
 
 
+@functools.lru_cache(maxsize=4096)
 def _normalise(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
@@ -116,7 +119,7 @@ def mask_text(text: str) -> str:
     """Mask SSN-like and phone-like patterns; replace text that quotes a PHI document."""
     if ":" in text and _quotes_phi_document(text):
         return REDACTED_DOCUMENT
-    if not any(ch.isdigit() for ch in text):
+    if _DIGIT.search(text) is None:
         return text
     return _PHONE.sub("[PHONE]", _SSN.sub("[SSN]", text))
 
@@ -125,6 +128,8 @@ def redact_value(value: Any) -> Any:
     """A copy of ``value`` with PHI keys' values replaced and free text masked."""
     if isinstance(value, str):
         return mask_text(value)
+    if value is None or isinstance(value, int | float):
+        return value  # numbers and None, most log fields: nothing to redact
     if isinstance(value, Mapping):
         return {
             key: REDACTED

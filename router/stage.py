@@ -94,13 +94,10 @@ class RouterStage:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._ready = False
-        self._consumer = AIOKafkaConsumer(
-            **consumer_kwargs(kafka, role="router", group_id=settings.group_id)
-        )
-        restore_kwargs = consumer_kwargs(kafka, role="router-restore", group_id="unused")
-        restore_kwargs["group_id"] = None
-        self._restore_consumer = AIOKafkaConsumer(**restore_kwargs)
         self._failure: BaseException | None = None
+        # Created by run(), in its event loop; typed Any because aiokafka ships no types.
+        self._consumer: Any = None
+        self._restore_consumer: Any = None
 
     def ready(self) -> bool:
         """True once partitions are assigned and restored, until stopping."""
@@ -112,6 +109,13 @@ class RouterStage:
 
     async def run(self) -> None:
         """Route until :meth:`stop`; raise ``RouterError`` if the stage cannot go on."""
+        self._consumer = AIOKafkaConsumer(
+            **consumer_kwargs(self._kafka, role="router", group_id=self._settings.group_id)
+        )
+        # Group-less and read_committed: reads the changelog up to its last stable offset.
+        restore_kwargs = consumer_kwargs(self._kafka, role="router-restore", group_id="")
+        restore_kwargs["group_id"] = None
+        self._restore_consumer = AIOKafkaConsumer(**restore_kwargs)
         try:
             await self._consumer.start()
             await self._restore_consumer.start()

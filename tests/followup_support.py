@@ -91,7 +91,13 @@ class Sandbox:
 def serve(app: ASGIApp) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread; yields its base URL."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", ws="none", log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        ws="none",
+        log_level="warning",
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="followup-sandbox", daemon=True)

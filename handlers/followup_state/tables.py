@@ -15,7 +15,7 @@ their own Alembic chain (``handlers/followup_state/migrations``, version table
 and its LOINC codes)::
 
     intent_recorded ──claimed──▶ sending ──POST answered──▶ sent ──poll──▶ accepted | rejected
-         │                        │   │                      └─deadline──▶ pending
+         │                        │   │                      └─deadline──▶ (stays sent)
          │                        │   └─POST refused (400) ─▶ rejected
          │                        └─crash / unconfirmed ───▶ needs_review
          └─ documents missing or invalid (never sent) ─────▶ failed

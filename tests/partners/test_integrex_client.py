@@ -154,12 +154,12 @@ async def test_token_is_fetched_once_and_reused(
 async def test_token_is_refreshed_ahead_of_expiry_without_a_401(
     integrex_sandbox: RunningSandbox,
 ) -> None:
-    await integrex_sandbox.configure(token_lifetime_seconds=0.4)
+    await integrex_sandbox.configure(token_lifetime_seconds=1.0)
     settings = integrex_settings_for(integrex_sandbox.url, token_refresh_skew_seconds=60)
     async with IntegrexClient(settings=settings) as client:
         await client.submit_claim_status(reference_request())
-        # The skew is capped at half the lifetime: the token is renewed after 0.2 s.
-        await _sleep(0.25)
+        # The skew is capped at half the lifetime: the token is renewed after 0.5 s.
+        await _sleep(0.6)
         await client.submit_claim_status(reference_request())
 
     assert (await integrex_sandbox.stats())["tokens_issued"] == 2
@@ -262,8 +262,8 @@ async def test_retries_stop_when_the_time_budget_is_spent(
 
 
 async def test_slow_answer_times_out_and_is_retried(integrex_sandbox: RunningSandbox) -> None:
-    await integrex_sandbox.fault(kind="slow", delay_seconds=1.0, endpoint="claim_info.submit")
-    settings = integrex_settings_for(integrex_sandbox.url, timeout_seconds=0.2)
+    await integrex_sandbox.fault(kind="slow", delay_seconds=1.5, endpoint="claim_info.submit")
+    settings = integrex_settings_for(integrex_sandbox.url, timeout_seconds=0.5)
     async with IntegrexClient(settings=settings) as client:
         assert await client.submit_claim_status(reference_request())
     assert (await integrex_sandbox.submissions())["total"] == 1
@@ -273,10 +273,10 @@ async def test_timeout_on_every_attempt_is_a_retriable_timeout_error(
     integrex_sandbox: RunningSandbox,
 ) -> None:
     await integrex_sandbox.fault(
-        kind="slow", delay_seconds=1.0, count=2, endpoint="claim_info.fetch"
+        kind="slow", delay_seconds=1.5, count=2, endpoint="claim_info.fetch"
     )
     settings = integrex_settings_for(
-        integrex_sandbox.url, timeout_seconds=0.2, retry_max_attempts=2
+        integrex_sandbox.url, timeout_seconds=0.5, retry_max_attempts=2
     )
     async with IntegrexClient(settings=settings) as client:
         with pytest.raises(IntegrexTimeoutError) as caught:
@@ -314,7 +314,7 @@ async def test_circuit_lets_a_trial_call_through_after_the_reset_time(
         integrex_sandbox.url,
         retry_max_attempts=1,
         circuit_failure_threshold=2,
-        circuit_reset_seconds=0.1,
+        circuit_reset_seconds=0.5,
     )
     async with IntegrexClient(settings=settings) as client:
         for _ in range(2):
@@ -322,7 +322,7 @@ async def test_circuit_lets_a_trial_call_through_after_the_reset_time(
                 await client.submit_claim_status(reference_request())
         with pytest.raises(IntegrexCircuitOpenError):
             await client.submit_claim_status(reference_request())
-        await _sleep(0.15)
+        await _sleep(0.6)
         assert await client.submit_claim_status(reference_request())
         assert await client.submit_claim_status(reference_request())
 

@@ -43,7 +43,7 @@ PHI = ("Ochoa", "Blanca", "524845471", "NXGMDX-1236885", "2004-11-03", "A0000000
 async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> list[BaseException]:
     errors: list[BaseException] = []
     settings = integrex_settings_for(
-        sandbox.url, timeout_seconds=0.2, retry_max_attempts=2, circuit_failure_threshold=100
+        sandbox.url, timeout_seconds=0.5, retry_max_attempts=2, circuit_failure_threshold=100
     )
     async with IntegrexClient(settings=settings, metrics=metrics) as client:
         await client.health_check()
@@ -55,7 +55,7 @@ async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
             {"kind": "error", "status": 429, "count": 2},
             {"kind": "error", "status": 500, "count": 2},
             {"kind": "error", "status": 400},
-            {"kind": "slow", "delay_seconds": 0.5, "count": 2},
+            {"kind": "slow", "delay_seconds": 1.5, "count": 2},
         ):
             await sandbox.fault(endpoint="claim_info.submit", **fault)
             errors.append(await _failure(client.submit_claim_status(reference_request())))
@@ -77,7 +77,7 @@ async def _integrex_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
 
 async def _availity_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> list[BaseException]:
     errors: list[BaseException] = []
-    settings = availity_settings_for(sandbox.url, timeout_seconds=0.2, retry_max_attempts=2)
+    settings = availity_settings_for(sandbox.url, timeout_seconds=0.5, retry_max_attempts=2)
     async with AvailityClient(settings=settings, metrics=metrics) as client:
         request_id = await client.submit_attachment(sample_submission("RN-1"))
         await client.wait_for_final_status(request_id)
@@ -90,7 +90,7 @@ async def _availity_paths(sandbox: RunningSandbox, metrics: PartnerMetrics) -> l
         for fault in (
             {"kind": "error", "status": 429, "count": 2},
             {"kind": "error", "status": 500, "after_processing": True},
-            {"kind": "slow", "delay_seconds": 0.5, "after_processing": True},
+            {"kind": "slow", "delay_seconds": 1.5, "after_processing": True},
             {"kind": "stale_token", "count": 2},
         ):
             await sandbox.fault(endpoint="attachment.submit", **fault)
