@@ -34,6 +34,8 @@ class HEADERS:
     ORIGINAL_TOPIC = "claimflow-original-topic"
     ORIGINAL_PARTITION = "claimflow-original-partition"
     ORIGINAL_OFFSET = "claimflow-original-offset"
+    # Set by `claimflow dlq replay` on a dead letter moved back: "<dead-letter topic>:<offset>".
+    REPLAYED_FROM = "claimflow-replayed-from"
 
 
 @dataclass(frozen=True, slots=True)

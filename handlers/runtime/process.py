@@ -62,7 +62,7 @@ async def running_handler(
         if isinstance(handler, Lifecycle):
             await handler.start()
             stack.push_async_callback(handler.stop)
-        group = consumer_group(handler.name)
+        group = consumer_group(handler.name, settings.handlers.lane)
         consumer = AIOKafkaConsumer(
             **consumer_kwargs(settings.kafka, role=f"handler-{handler.name}", group_id=group)
         )

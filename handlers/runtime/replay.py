@@ -29,7 +29,7 @@ from router.topics import HEADERS, TopicSet
 __all__ = ["REPLAYED_FROM_HEADER", "ReplaySummary", "replay_dead_letters", "replay_group"]
 
 # Set on a republished dead letter: "<dead-letter topic>:<partition>:<offset>".
-REPLAYED_FROM_HEADER = "claimflow-replayed-from"
+REPLAYED_FROM_HEADER = HEADERS.REPLAYED_FROM
 
 
 def replay_group(handler: str) -> str:

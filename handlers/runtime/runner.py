@@ -29,7 +29,7 @@ from handlers.runtime.metrics import RunnerMetrics
 from handlers.runtime.partition import PartitionWorker
 from handlers.runtime.publisher import KafkaPublisher
 from handlers.runtime.retry import RetryPolicy
-from router.topics import TopicSet
+from router.topics import Lane, TopicSet
 
 __all__ = ["HandlerRunner", "consumer_group"]
 
@@ -39,8 +39,10 @@ _FETCH_TIMEOUT_MS = 200
 _FETCH_MAX_RECORDS = 500
 
 
-def consumer_group(handler: str) -> str:
-    return f"claimflow-handler-{handler}"
+def consumer_group(handler: str, lane: Lane = "production") -> str:
+    """The handler's consumer group; the test lane has its own, so the lanes never share."""
+    suffix = "-test" if lane == "test" else ""
+    return f"claimflow-handler-{handler}{suffix}"
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc] # aiokafka is untyped
