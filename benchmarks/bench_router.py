@@ -146,7 +146,8 @@ async def _run_copy(kafka: KafkaSettings, source: str, records: int) -> float:
         await consumer.stop()
 
 
-async def _claim_ids(kafka: KafkaSettings, topic: str) -> Counter[str]:
+async def _claim_ids(kafka: KafkaSettings, topic: str) -> tuple[Counter[str], int]:
+    """Message ids on ``topic`` (read_committed) and the bytes of their values."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers, isolation_level="read_committed"
     )
@@ -157,10 +158,12 @@ async def _claim_ids(kafka: KafkaSettings, topic: str) -> Counter[str]:
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
         ids: Counter[str] = Counter()
+        size = 0
         while any([await consumer.position(tp) < end[tp] for tp in partitions]):
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 ids.update(dict(r.headers)[HEADERS.MESSAGE_ID].decode() for r in records)
-        return ids
+                size += sum(len(r.value) for r in records)
+        return ids, size
     finally:
         await consumer.stop()
 
@@ -196,14 +199,18 @@ async def _bench(bootstrap: str) -> int:
     router_s = await _run_router(kafka, routes, total)
     copy_s = await _run_copy(kafka, topics.webhook_payment_batch, BATCHES)
     split_s = _split_seconds(routes, topics.webhook_payment_batch, batches)
-    ids = await _claim_ids(kafka, topics.claim_payments)
+    ids, out_bytes = await _claim_ids(kafka, topics.claim_payments)
 
     exactly_once = len(ids) == total and max(ids.values()) == 1
     router_rate = total / router_s
-    print(f"input: {BATCHES} webhooks x {CLAIMS_PER_BATCH} claims, {megabytes:.1f} MB")
+    print(
+        f"input: {BATCHES} webhooks x {CLAIMS_PER_BATCH} claims, {megabytes:.1f} MB; "
+        f"output: {total} claim messages, {out_bytes / 1e6:.1f} MB"
+    )
     print(
         f"router (EOS):    {router_rate:8.0f} claim messages/s  "
-        f"{BATCHES / router_s:6.0f} webhooks/s  ({router_s:.2f} s)"
+        f"{BATCHES / router_s:6.0f} webhooks/s  "
+        f"({router_s:.2f} s, {out_bytes / 1e6 / router_s:.1f} MB/s of claim messages written)"
     )
     print(
         f"baseline copy:   {'':8s}                   {BATCHES / copy_s:6.0f} webhooks/s  "

@@ -46,9 +46,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[_State]:
-        used = publisher or WebhookPublisher(
-            settings.kafka, max_body_bytes=settings.receiver.max_body_bytes
-        )
+        used = publisher or WebhookPublisher(settings.kafka)
         await used.start()
         try:
             yield {

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from receiver.errors import BadRequest, BodyTooLarge, UnsupportedMediaType
 
@@ -41,11 +41,15 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             raise BodyTooLarge(f"the body exceeds {max_bytes} bytes")
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > max_bytes:
-            raise BodyTooLarge(f"the body exceeds {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:
+                raise BodyTooLarge(f"the body exceeds {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # Nobody will read our answer; this only names the outcome of the request.
+        raise BadRequest("the client left before sending the whole body") from exc
     return b"".join(chunks)
 
 

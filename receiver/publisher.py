@@ -44,8 +44,6 @@ __all__ = [
 
 # Fixed namespace: a webhook's message id must be the same on every retry, replica and release.
 _WEBHOOK_NAMESPACE = uuid.UUID("0b7c5a4e-3f29-4d8e-9a61-2f1c8e7d4b10")
-# Headers, key and record framing on top of the body.
-_RECORD_OVERHEAD_BYTES = 64 * 1024
 _READINESS_TIMEOUT_SECONDS = 2.0
 _READINESS_CACHE_SECONDS = 2.0
 
@@ -100,23 +98,24 @@ class Publisher(Protocol):
 class WebhookPublisher:
     """One idempotent ``acks=all`` producer per receiver process."""
 
-    def __init__(self, settings: KafkaSettings, *, max_body_bytes: int) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self._timeout = settings.publish_timeout_seconds
         self._producer = AIOKafkaProducer(
-            **producer_kwargs(settings, role="receiver"),
-            # The producer's own deadline for a produce request and for a batch waiting in its
-            # buffer: 1 s past ours, so a send we gave up on lands soon after or never.
-            request_timeout_ms=math.ceil(self._timeout * 1000) + 1000,
-            # Latency first: send at once. Batching still happens under load, while a
-            # partition's previous request is in flight (one at a time when idempotent).
-            linger_ms=0,
-            # Room for ~15 sample-sized (13 KB) webhooks in one produce request under load.
-            max_batch_size=256 * 1024,
-            # The largest body we accept must fit one request. The topics' max.message.bytes
-            # must allow it too, or the broker refuses it (answered 413, not retried).
-            max_request_size=max_body_bytes + _RECORD_OVERHEAD_BYTES,
-            # No compression: on a 2-core pod CPU is scarcer than bandwidth for 13 KB bodies.
-            compression_type=None,
+            **{
+                # Idempotent, acks=all, and the record size the webhook topics accept.
+                **producer_kwargs(settings, role="receiver"),
+                # The producer's own deadline for a produce request and for a batch waiting in
+                # its buffer: 1 s past ours, so a send we gave up on lands soon after or never.
+                "request_timeout_ms": math.ceil(self._timeout * 1000) + 1000,
+                # Latency first: send at once. Batching still happens under load: aiokafka
+                # keeps one produce request in flight per broker, and whatever arrives
+                # meanwhile goes out together in the next one.
+                "linger_ms": 0,
+                # Room for ~15 sample-sized (13 KB) webhooks per partition in one request.
+                "max_batch_size": 256 * 1024,
+                # No compression: on a 2-core pod CPU is scarcer than bandwidth.
+                "compression_type": None,
+            }
         )
         self._started = False
         self._ready: tuple[float, bool] | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from receiver.errors import FieldError, InvalidWebhook
 from router.redox import ClaimSubmission, Meta, PaymentBatch, WebhookEnvelope, field_path
@@ -17,7 +18,7 @@ from router.routes import RouteTable
 
 __all__ = ["ValidatedWebhook", "field_errors", "validate_webhook"]
 
-# Error types whose message may quote the input (a discriminator's value): said generically.
+# Error types whose message may quote the input (a discriminator's value): a fixed message.
 _ECHOING_TYPES = frozenset({"union_tag_invalid", "union_tag_not_found"})
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -31,12 +32,8 @@ class ValidatedWebhook:
     log_id: str
     model: BaseModel
 
-    @property
-    def test(self) -> bool:
-        return bool(self.meta.test)
 
-
-def _message(error: Any) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] in _ECHOING_TYPES:
         return "does not match any accepted shape"
     message: str = error["msg"]

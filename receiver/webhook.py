@@ -80,7 +80,8 @@ async def _handled(request: Request, handler: Handler) -> Response:
         record.status = response.status_code
         response.headers["X-Request-ID"] = record.request_id
         context.metrics.requests.labels(record.outcome).inc()
-        _log.info(
+        emit = _log.warning if record.status >= 500 else _log.info
+        emit(
             "webhook request",
             method=request.method,
             outcome=record.outcome,
@@ -99,6 +100,7 @@ async def _answer_challenge(
 ) -> Response:
     """No token header: only a POST verification challenge (token in its body) may pass."""
     try:
+        require_json(request.headers)
         body = await read_body(request, _CHALLENGE_MAX_BYTES)
         record.body_bytes = len(body)
         document = parse_json(body)
@@ -114,11 +116,10 @@ async def _answer_challenge(
 
 async def _accept(request: Request, context: ReceiverContext, record: RequestRecord) -> Response:
     presented = request.headers.get(TOKEN_HEADER)
-    if presented is not None:
-        context.verifier.check(presented)  # before reading a byte of the body
-    require_json(request.headers)
     if presented is None:
         return await _answer_challenge(request, context, record)
+    context.verifier.check(presented)  # before reading a byte of the body
+    require_json(request.headers)
     body = await read_body(request, context.settings.max_body_bytes)
     record.body_bytes = len(body)
     document = parse_json(body)

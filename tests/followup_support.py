@@ -250,7 +250,9 @@ class Kafka:
         finally:
             await admin.close()
 
-    async def send_command(self, topic: str, command: StatusCheckRequest | AttachmentRequest) -> None:
+    async def send_command(
+        self, topic: str, command: StatusCheckRequest | AttachmentRequest
+    ) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
         try:
@@ -287,7 +289,9 @@ class Kafka:
     async def models(self, topic: str, model: type[M]) -> list[M]:
         return [model.model_validate_json(r.value) for r in await self.read(topic)]
 
-    async def wait_for(self, topic: str, model: type[M], count: int = 1, within: float = 60) -> list[M]:
+    async def wait_for(
+        self, topic: str, model: type[M], count: int = 1, within: float = 60
+    ) -> list[M]:
         found: list[M] = []
 
         async def enough() -> bool:
@@ -355,9 +359,7 @@ def status_check(the_claim: FollowUpClaim | None = None, **overrides: Any) -> St
     return StatusCheckRequest(**values)
 
 
-def attachment(
-    the_claim: FollowUpClaim | None = None, **overrides: Any
-) -> AttachmentRequest:
+def attachment(the_claim: FollowUpClaim | None = None, **overrides: Any) -> AttachmentRequest:
     values: dict[str, Any] = {
         "command_id": str(uuid.uuid4()),
         "reason": "the payer needs documentation to adjudicate the claim",

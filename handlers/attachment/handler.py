@@ -29,12 +29,18 @@ ACNs, states and Availity ids; never PHI, file names or tokens.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import MissingSecretError, Settings
+from handlers.attachment.results import (
+    NEEDS_REVIEW_STATUS,
+    Outcome,
+    failed,
+    needs_review,
+    outcome,
+    violations,
+)
 from handlers.attachment.store import FINAL_STATES, AttachmentStore
 from handlers.attachment.submission import (
     attachment_control_number,
@@ -46,6 +52,7 @@ from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.followup_state.outbound import decode_command, publish_model
 from handlers.ledger.database import create_engine
 from handlers.partners.availity import (
+    AttachmentSubmission,
     AvailityAuthError,
     AvailityClient,
     AvailityInvalidSubmissionError,
@@ -54,7 +61,6 @@ from handlers.partners.availity import (
     AvailityRequestRejectedError,
     AvailityStatusPendingError,
     AvailitySubmissionUnconfirmedError,
-    ParameterViolation,
 )
 from handlers.partners.errors import PartnerError
 from handlers.runtime import HandlerContext, InboundMessage, Publisher, TransientError
@@ -64,22 +70,7 @@ __all__ = ["NEEDS_REVIEW_STATUS", "AttachmentHandler", "build_attachment_handler
 
 _log = structlog.get_logger(__name__)
 
-#: ``AttachmentResult.status`` of a submission parked for a person.
-NEEDS_REVIEW_STATUS = "needs_review"
 _REJECTED_STATUSES = frozenset({"REJECTED", "FAILED", "ERROR"})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class _Outcome(Exception):  # noqa: N818 - control flow inside this module, not an error
-    """Ends an attempt with a row state and a result to publish."""
-
-    def __init__(self, state: str, result: AttachmentResult) -> None:
-        super().__init__(state)
-        self.state = state
-        self.result = result
 
 
 class AttachmentHandler:
@@ -103,9 +94,10 @@ class AttachmentHandler:
         self._store: AttachmentStore | None = None
 
     async def start(self) -> None:
+        # The client first: it refuses missing credentials before anything is opened.
+        self._client = AvailityClient(settings=self._settings.availity)
         self._engine = create_engine(self._settings.database)
         self._store = AttachmentStore(self._engine)
-        self._client = AvailityClient(settings=self._settings.availity)
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -137,145 +129,103 @@ class AttachmentHandler:
             return
         try:
             if row.state == "sending":
-                raise self._needs_review(command, acn, "an earlier attempt may have sent it")
+                raise needs_review(command, acn, "an earlier attempt may have sent it")
             request_id = row.availity_request_id
             if row.state == "intent_recorded":
-                request_id = await self._send(command, acn, request_number, log)
+                submission = self._prepare(command, acn, request_number)
+                request_id = await self._post(command, acn, submission, log)
             assert request_id is not None, "a sent row has its Availity id"
-            outcome = await self._poll(command, acn, request_id)
-        except _Outcome as done:
-            outcome = done
-        await store.finish(acn, outcome.state, outcome.result)
+            done = await self._poll(command, acn, request_id)
+        except Outcome as ended:
+            done = ended
+        await store.finish(acn, done.state, done.result)
         log.info(
             "attachment.finished",
-            state=outcome.state,
-            outcome=outcome.result.outcome,
-            availity_request_id=outcome.result.availity_request_id,
+            state=done.state,
+            outcome=done.result.outcome,
+            availity_request_id=done.result.availity_request_id,
             attempts=row.attempts,
         )
-        await self._publish(command, outcome.result)
+        await self._publish(command, done.result)
 
-    async def _send(
-        self,
-        command: AttachmentRequest,
-        acn: str,
-        request_number: str | None,
-        log: structlog.typing.FilteringBoundLogger,
-    ) -> int:
-        store, client = self._ready
+    def _prepare(
+        self, command: AttachmentRequest, acn: str, request_number: str | None
+    ) -> AttachmentSubmission:
+        """Documents and the validated submission; an ``Outcome`` (failed) if impossible."""
         if request_number is None:
-            raise self._failed(
+            raise failed(
                 command, acn, ["encounter.requestNumber: a solicited attachment needs the payer's"]
             )
         try:
             documents = self._documents.gather(
                 command.claim.submission_number, list(command.loinc_codes)
             )
-            submission = build_submission(
+            return build_submission(
                 command, documents, request_number=request_number, settings=self._settings.availity
             )
         except DocumentStoreError as exc:
-            raise self._failed(command, acn, [f"documents: {exc}"]) from None
+            raise failed(command, acn, [f"documents: {exc}"]) from None
         except AvailityInvalidSubmissionError as exc:
-            raise self._failed(command, acn, _violations(exc.violations)) from None
+            raise failed(command, acn, violations(exc.violations)) from None
+
+    async def _post(
+        self,
+        command: AttachmentRequest,
+        acn: str,
+        submission: AttachmentSubmission,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> int:
+        """Claim the row, POST once, record the id: the only way anything is sent."""
+        store, client = self._ready
         if not await store.claim_send(acn):
             raise TransientError("the attachment's row changed under this attempt")
-        log.info("attachment.sending", documents=len(documents))
+        log.info("attachment.sending", payloads=len(submission.payloads))
         try:
             request_id = await client.submit_attachment(submission)
         except AvailityParameterViolationsError as exc:
-            raise self._result(
-                "rejected", command, acn, outcome="rejected", violations=_violations(exc.violations)
-            ) from None
+            found = violations(exc.violations)
+            raise outcome("rejected", command, acn, result="rejected", violations=found) from None
         except AvailitySubmissionUnconfirmedError:
-            raise self._needs_review(command, acn, "sent without a confirmation") from None
-        except (AvailityAuthError, AvailityRequestRejectedError) as exc:
-            if isinstance(exc, AvailityAuthError):
-                # Refused before it was read: nothing was filed.
-                await store.release(acn)
-                raise TransientError("Availity refused our credentials") from exc
-            raise self._result(
-                "rejected", command, acn, outcome="rejected", violations=[f"request: {exc}"]
-            ) from None
+            raise needs_review(command, acn, "sent without a confirmation") from None
+        except AvailityAuthError as exc:
+            # Refused before it was read: nothing was filed.
+            await store.release(acn)
+            raise TransientError("Availity refused our credentials") from exc
+        except AvailityRequestRejectedError as exc:
+            found = [f"request: {exc}"]
+            raise outcome("rejected", command, acn, result="rejected", violations=found) from None
         except PartnerError as exc:
             if not exc.retriable:
                 # An answer we cannot read (no id): it may have been filed.
-                raise self._needs_review(command, acn, "answer not understood") from None
+                raise needs_review(command, acn, "answer not understood") from None
+            # No connection, 429, 503, an open circuit: it surely did not arrive.
             await store.release(acn)
             raise TransientError(f"Availity: {type(exc).__name__} ({exc.status_code})") from exc
         await store.sent(acn, request_id)
         log.info("attachment.sent", availity_request_id=request_id)
         return request_id
 
-    async def _poll(self, command: AttachmentRequest, acn: str, request_id: int) -> _Outcome:
+    async def _poll(self, command: AttachmentRequest, acn: str, request_id: int) -> Outcome:
         _, client = self._ready
         try:
             status = await client.wait_for_final_status(request_id)
         except AvailityStatusPendingError as exc:
-            return self._result(
+            return outcome(
                 "sent",
                 command,
                 acn,
-                outcome="pending",
+                result="pending",
                 request_id=request_id,
                 status=exc.last_status,
             )
         except AvailityNotFoundError:
-            return self._needs_review(command, acn, "Availity does not know its id", request_id)
+            return needs_review(command, acn, "Availity does not know its id", request_id)
         except PartnerError as exc:
             raise TransientError(f"Availity: {type(exc).__name__} ({exc.status_code})") from exc
-        rejected = status.status.upper() in _REJECTED_STATUSES
-        return self._result(
-            "rejected" if rejected else "accepted",
-            command,
-            acn,
-            outcome="rejected" if rejected else "accepted",
-            request_id=request_id,
-            status=status.status,
+        verdict = "rejected" if status.status.upper() in _REJECTED_STATUSES else "accepted"
+        return outcome(
+            verdict, command, acn, result=verdict, request_id=request_id, status=status.status
         )
-
-    def _failed(self, command: AttachmentRequest, acn: str, violations: list[str]) -> _Outcome:
-        return self._result("failed", command, acn, outcome="failed", violations=violations)
-
-    def _needs_review(
-        self, command: AttachmentRequest, acn: str, why: str, request_id: int | None = None
-    ) -> _Outcome:
-        _log.warning("attachment.needs_review", command_id=command.command_id, acn=acn, reason=why)
-        return self._result(
-            "needs_review",
-            command,
-            acn,
-            outcome="pending",
-            request_id=request_id,
-            status=NEEDS_REVIEW_STATUS,
-            violations=[f"reconciliation: {why}; not re-sent, a person must check"],
-        )
-
-    def _result(
-        self,
-        state: str,
-        command: AttachmentRequest,
-        acn: str,
-        *,
-        outcome: str,
-        request_id: int | None = None,
-        status: str | None = None,
-        violations: list[str] | None = None,
-    ) -> _Outcome:
-        result = AttachmentResult.model_validate(
-            {
-                "command_id": command.command_id,
-                "claim_id": command.claim.claim_id,
-                "submission_number": command.claim.submission_number,
-                "outcome": outcome,
-                "availity_request_id": request_id,
-                "attachment_control_number": acn,
-                "status": status,
-                "violations": violations or [],
-                "finished_at": _now(),
-            }
-        )
-        return _Outcome(state, result)
 
     async def _publish(self, command: AttachmentRequest, result: AttachmentResult) -> None:
         await publish_model(
@@ -288,10 +238,6 @@ class AttachmentHandler:
             schema=result.schema_name,
             test=command.test,
         )
-
-
-def _violations(violations: tuple[ParameterViolation, ...]) -> list[str]:
-    return [f"{v.path}: {v.message}" for v in violations]
 
 
 def build_attachment_handler(context: HandlerContext) -> AttachmentHandler:

@@ -1,11 +1,13 @@
 """The ledger handler: claim payments and claim submissions into the claims ledger.
 
-Consumes ``claim_payments`` and ``claim_submissions``. Each message is handled in one database
-transaction that holds its idempotency record, its effects and the messages it causes (the
-outbox); the outbox is then published (reconciliation results, status-check and attachment
-commands) and marked sent. A crash anywhere re-delivers the message: its effects are already
-there or not at all, and unsent outbox messages go out with their original ids. A background
-flush also publishes what ``claimflow claims import`` queued (parked payments it matched).
+Consumes ``claim_payments`` and ``claim_submissions``, and the partners' answers
+(``status_check_results``, ``attachment_results``), which go on the claim's timeline. Each
+message is handled in one database transaction that holds its idempotency record, its effects
+and the messages it causes (the outbox); the outbox is then published (reconciliation results,
+status-check and attachment commands) and marked sent. A crash anywhere re-delivers the
+message: its effects are already there or not at all, and unsent outbox messages go out with
+their original ids. A background flush also publishes what ``claimflow claims import`` queued
+(parked payments it matched).
 
 Errors: an unreadable message is a ``PoisonMessageError`` (dead-lettered at once); a database
 that is down or a concurrent writer is a ``TransientError`` (retried).
@@ -23,10 +25,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
+from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.intake import NewClaim
 from handlers.ledger.outbox import OutboxRelay
+from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.runtime import (
@@ -35,6 +39,7 @@ from handlers.runtime import (
     PoisonMessageError,
     Publisher,
     TransientError,
+    derive_message_id,
 )
 from router.messages import (
     CLAIM_PAYMENT_SCHEMA,
@@ -49,6 +54,8 @@ __all__ = ["LedgerHandler", "build_ledger_handler"]
 _log = structlog.get_logger("claimflow.ledger")
 
 FLUSH_INTERVAL_SECONDS = 1.0
+STATUS_CHECK_RESULT_SCHEMA = "claimflow.status-check-result.v1"
+ATTACHMENT_RESULT_SCHEMA = "claimflow.attachment-result.v1"
 
 
 class LedgerHandler:
@@ -73,7 +80,12 @@ class LedgerHandler:
         self._serial = asyncio.Lock()
 
     def topics(self, topic_set: TopicSet) -> list[str]:
-        return [topic_set.claim_payments, topic_set.claim_submissions]
+        return [
+            topic_set.claim_payments,
+            topic_set.claim_submissions,
+            topic_set.status_check_results,
+            topic_set.attachment_results,
+        ]
 
     async def start(self) -> None:
         self._engine = create_engine(self._settings.database)
@@ -104,6 +116,10 @@ class LedgerHandler:
             return CLAIM_PAYMENT_SCHEMA
         if message.topic == self._topics.claim_submissions:
             return CLAIM_SUBMISSION_SCHEMA
+        if message.topic == self._topics.status_check_results:
+            return STATUS_CHECK_RESULT_SCHEMA
+        if message.topic == self._topics.attachment_results:
+            return ATTACHMENT_RESULT_SCHEMA
         return message.headers.get(HEADERS.SCHEMA, b"").decode(errors="replace")
 
     async def handle(self, message: InboundMessage) -> None:
@@ -117,6 +133,12 @@ class LedgerHandler:
             elif kind == CLAIM_SUBMISSION_SCHEMA:
                 submission = ClaimSubmissionMessage.model_validate_json(message.value)
                 work = self._submission(submission, NewClaim.from_submission(submission))
+            elif kind == STATUS_CHECK_RESULT_SCHEMA:
+                status = StatusCheckResult.model_validate_json(message.value)
+                work = self._partner_result(status, message)
+            elif kind == ATTACHMENT_RESULT_SCHEMA:
+                attachment = AttachmentResult.model_validate_json(message.value)
+                work = self._partner_result(attachment, message)
             else:
                 raise PoisonMessageError("not a claim payment or claim submission message")
         except ValidationError as exc:
@@ -160,6 +182,15 @@ class LedgerHandler:
                 message_id=message.message_id,
             )
         return {"kind": "claim_submission", "claim_id": claim.id, "parked_posted": len(posted)}
+
+    async def _partner_result(
+        self, result: StatusCheckResult | AttachmentResult, message: InboundMessage
+    ) -> dict[str, Any]:
+        assert self._ledger is not None
+        message_id = message.message_id or derive_message_id(result.command_id, result.outcome)
+        async with self._ledger.unit() as unit:
+            claim_id = await record_partner_result(unit, result, message_id)
+        return {"kind": result.schema_name, "claim_id": claim_id, "outcome": result.outcome}
 
 
 def build_ledger_handler(context: HandlerContext) -> LedgerHandler:

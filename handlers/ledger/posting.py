@@ -493,7 +493,16 @@ class Poster:
         posted = []
         for parked in await unit.parked_for_claim(claim.claim_key):
             message = ClaimPaymentMessage.model_validate_json(parked.payload)
-            posted.append(await self.post_payment(unit, message, again=True))
+            result = await self.post_payment(unit, message, again=True)
+            posted.append(result)
+            if result.state in ("applied", "recorded"):
+                unit.event(
+                    claim.id,
+                    "matched",
+                    f"a payment parked since {parked.parked_at:%Y-%m-%d %H:%M:%SZ}, before the "
+                    "claim was known, is matched now",
+                    message_id=message.message_id,
+                )
         return claim, posted
 
 
@@ -506,7 +515,7 @@ def _adjustments_text(rec: ClaimReconciliation) -> str:
     for a in rec.adjustments:
         code = f" {a.carc}" if a.carc else ""
         where = "claim" if a.service is None else f"line {a.service + 1}"
-        parts.append(
-            f"{a.group.value}{code} {a.reason or 'no reason given'} {money(a.amount)} ({where})"
-        )
+        text = a.reason.strip() if a.reason else "no reason given"
+        reason = "" if text == a.carc else f" {text}"
+        parts.append(f"{a.group.value}{code}{reason} {money(a.amount)} ({where})")
     return "adjusted: " + "; ".join(parts)

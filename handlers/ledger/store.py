@@ -80,7 +80,8 @@ class LedgerUnit:
 
     # -- claims -------------------------------------------------------------------------
     async def claim(self, claim_id: int) -> Claim:
-        return await self.session.get_one(Claim, claim_id)
+        """The claim, row-locked until the unit ends (PostgreSQL; SQLite has one writer)."""
+        return await self.session.get_one(Claim, claim_id, with_for_update=True)
 
     async def claims_by_number(self, numbers: Sequence[str]) -> dict[str, Claim]:
         found: dict[str, Claim] = {}
@@ -234,7 +235,9 @@ class ClaimLedger:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # No autoflush: a unit writes in a few batched flushes; code that must read its own
+        # writes flushes first (LedgerUnit.flush).
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[LedgerUnit]:

@@ -19,6 +19,9 @@ a while). A partner that is down, slow, rate limiting or refusing our token rais
 claim that lacks required fields ends ``failed`` and is published, not retried. A crash between
 the POST and the commit of its id asks Integrex once more on restart: a status inquiry changes
 nothing at the payer. Logs carry command ids, claim ids, states and Integrex ids; never PHI.
+
+Integrex's ``env`` header comes from ``CLAIMFLOW_INTEGREX__ENV``: the test lane's deployment
+(``CLAIMFLOW_HANDLERS__LANE=test``, ``Meta.Test`` traffic) runs with ``T``.
 """
 
 from __future__ import annotations
@@ -74,9 +77,10 @@ class StatusCheckHandler:
         self._store: StatusCheckStore | None = None
 
     async def start(self) -> None:
+        # The client first: it refuses missing credentials before anything is opened.
+        self._client = IntegrexClient(settings=self._settings.integrex)
         self._engine = create_engine(self._settings.database)
         self._store = StatusCheckStore(self._engine)
-        self._client = IntegrexClient(settings=self._settings.integrex)
 
     async def stop(self) -> None:
         if self._client is not None:

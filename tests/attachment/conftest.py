@@ -24,7 +24,9 @@ from sandboxes import availity as availity_app
 @pytest.fixture
 def violations() -> ViolationsOnce:
     """Arm to have the sandbox answer the next POSTs with parameterViolations."""
-    return ViolationsOnce(availity_app.create_app(client_id=CLIENT_ID, client_secret=AVAILITY_SECRET))
+    return ViolationsOnce(
+        availity_app.create_app(client_id=CLIENT_ID, client_secret=AVAILITY_SECRET)
+    )
 
 
 @pytest.fixture

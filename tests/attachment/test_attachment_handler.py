@@ -152,7 +152,10 @@ async def test_a_solicited_command_without_the_payers_number_fails_unsent(
     [
         ("missing", "documents: no documents for LOINC 34117-2"),
         ("too large", "documents: a LOINC 34117-2 document is 2000 bytes, over the 1024 limit"),
-        ("wrong type", "documents: a LOINC 34117-2 document has a type that is not allowed (.docx)"),
+        (
+            "wrong type",
+            "documents: a LOINC 34117-2 document has a type that is not allowed (.docx)",
+        ),
     ],
 )
 async def test_documents_that_cannot_be_sent_fail_the_command_without_retries(
@@ -225,9 +228,18 @@ async def test_parameter_violations_reject_the_attachment_without_a_retry(
 
 FAILURES: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
     "stale token (401)": ({"kind": "stale_token", "endpoint": "attachment.submit"}, {}),
-    "429 twice": ({"kind": "error", "status": 429, "count": 2, "endpoint": "attachment.submit"}, {}),
-    "503 twice": ({"kind": "error", "status": 503, "count": 2, "endpoint": "attachment.submit"}, {}),
-    "5xx on status": ({"kind": "error", "status": 500, "count": 3, "endpoint": "attachment.status"}, {}),
+    "429 twice": (
+        {"kind": "error", "status": 429, "count": 2, "endpoint": "attachment.submit"},
+        {},
+    ),
+    "503 twice": (
+        {"kind": "error", "status": 503, "count": 2, "endpoint": "attachment.submit"},
+        {},
+    ),
+    "5xx on status": (
+        {"kind": "error", "status": 500, "count": 3, "endpoint": "attachment.status"},
+        {},
+    ),
     "slow answer": ({"kind": "slow", "delay_seconds": 1.0, "endpoint": "attachment.submit"}, {}),
     "pending statuses": (None, {"status_sequence": ["PENDING"] * 5 + ["SUBMITTED"]}),
     "tokens that expire": (

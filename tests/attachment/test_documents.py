@@ -126,4 +126,5 @@ def test_the_attachment_control_number_is_derived_from_command_and_codes() -> No
     acn = attachment_control_number(command)
     assert acn == attachment_control_number(same)
     assert acn != attachment_control_number(other)
-    assert acn.startswith("CF") and len(acn) == 26
+    assert acn.startswith("CF")
+    assert len(acn) == 26

@@ -73,7 +73,7 @@ def claim(
 
 def batch(log_id: str, *claims: dict[str, Any], total: str | None = None) -> dict[str, Any]:
     """A PaymentBatch with the sample's envelope, one payment per claim, balanced by default."""
-    payload = copy.deepcopy(SAMPLE)
+    payload: dict[str, Any] = copy.deepcopy(SAMPLE)
     payload["Meta"]["Logs"] = [{"ID": log_id, "AttemptID": f"{log_id}-attempt"}]
     transaction = payload["Transactions"][0]
     transaction["ID"] = f"tx-{log_id}"

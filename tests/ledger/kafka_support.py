@@ -57,6 +57,8 @@ async def create_ledger_topics(bootstrap: str, topics: TopicSet) -> None:
         topics.reconciliations,
         topics.status_check_requests,
         topics.attachment_requests,
+        topics.status_check_results,
+        topics.attachment_results,
         topics.handler_retry("ledger"),
         topics.handler_dead_letter("ledger"),
     ]

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from claimflow.settings import Settings
+from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger
@@ -174,3 +176,60 @@ async def test_a_failed_publish_is_retried_with_the_same_message_ids(
     assert len(ids) == 1
     relay = OutboxRelay(ledger, publisher)
     assert await relay.flush() == 0
+
+
+async def test_partner_answers_go_on_the_claim_timeline_once(
+    running: tuple[LedgerHandler, RecordingPublisher], sample_bytes: bytes, ledger_engine: Any
+) -> None:
+    handler, publisher = running
+    sub = submission("66729659983")
+    await handler.handle(
+        inbound(
+            TOPICS.claim_submissions, sub.message_id, sub.model_dump_json(by_alias=True).encode()
+        )
+    )
+    for message in sample_messages(sample_bytes):
+        await handler.handle(message)
+    command = next(
+        json.loads(value)
+        for topic, _, value in publisher.sent
+        if topic == TOPICS.status_check_requests
+    )
+    now = datetime.now(UTC)
+    answer = StatusCheckResult(
+        command_id=command["command_id"],
+        claim_id=command["claim"]["claim_id"],
+        submission_number="66729659983",
+        outcome="answered",
+        category_code="R4",
+        category_meaning="request for additional information: documentation",
+        needs_documents=True,
+        answered_at=now,
+    )
+    filed = AttachmentResult(
+        command_id="from-the-status-check-handler",
+        claim_id=command["claim"]["claim_id"],
+        submission_number="66729659983",
+        outcome="accepted",
+        attachment_control_number="ACN-1",
+        status="ACCEPTED",
+        finished_at=now,
+    )
+    stranger = filed.model_copy(update={"claim_id": "999", "submission_number": "NOT-OURS"})
+    for topic, mid, model in (
+        (TOPICS.status_check_results, "answer-1", answer),
+        (TOPICS.status_check_results, "answer-1", answer),
+        (TOPICS.attachment_results, "filed-1", filed),
+        (TOPICS.attachment_results, "stranger-1", stranger),
+    ):
+        await handler.handle(inbound(topic, mid, model.model_dump_json(by_alias=True).encode()))
+    ledger = ClaimLedger(ledger_engine)
+    claim = await ledger.find_claim("66729659983")
+    assert claim is not None
+    events, _, _, _ = await ledger.history(claim.id)
+    summaries = [e.summary for e in events if e.kind in ("status-check", "attachment")]
+    assert summaries == [
+        "claim status check answered: R4 request for additional information: documentation; "
+        "the payer asks for documents",
+        "attachment accepted: control number ACN-1, status ACCEPTED",
+    ]

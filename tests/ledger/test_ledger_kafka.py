@@ -31,10 +31,7 @@ from tests.ledger.kafka_support import (
 
 pytestmark = pytest.mark.kafka
 
-CLAIMS_CSV = """claim_number,charged_amount,payer_name,patient_first_name,patient_last_name
-66729659983,100.00,National Insurance Company of Redox,Timothy,Bixby
-774466586,100.00,National Insurance Company of Redox,Timothy,Bixby
-"""
+SAMPLE_CLAIMS = Path(__file__).parent / "fixtures" / "redox-sample-claims.csv"
 
 
 def _values(records: list[Any]) -> list[dict[str, Any]]:
@@ -42,7 +39,7 @@ def _values(records: list[Any]) -> list[dict[str, Any]]:
 
 
 async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their_topics(
-    kafka_broker: KafkaBroker, ledger_url: str, sample_bytes: bytes, tmp_path: Path
+    kafka_broker: KafkaBroker, ledger_url: str, sample_bytes: bytes
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     topics = private_lane()
@@ -56,9 +53,7 @@ async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their
         async with running_handler(settings, build_ledger_handler):
             await produce(bootstrap, topics.claim_payments, messages)
             await eventually(lambda: _count_is(ledger, PaymentReceipt, 2))
-            claims = tmp_path / "claims.csv"
-            claims.write_text(CLAIMS_CSV)
-            assert await import_claims(settings, claims, echo=lambda _: None) == 0
+            assert await import_claims(settings, SAMPLE_CLAIMS, echo=lambda _: None) == 0
             await eventually(lambda: _all_sent(ledger))
 
         results = _values(await read_all(bootstrap, topics.reconciliations))

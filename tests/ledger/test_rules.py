@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.followup.rules import FollowUpFacts, RulesError, decide, load_rules
+from handlers.followup.rules import Decision, FollowUpFacts, RulesError, decide, load_rules
 from handlers.ledger.codes import ClaimStatus
 
 
@@ -24,8 +24,8 @@ def facts(**overrides: object) -> FollowUpFacts:
     return FollowUpFacts(**values)  # type: ignore[arg-type]
 
 
-def rules_of(decisions: list[object]) -> list[tuple[str, str]]:
-    return [(d.action, d.rule) for d in decisions]  # type: ignore[attr-defined]
+def rules_of(decisions: list[Decision]) -> list[tuple[str, str]]:
+    return [(d.action, d.rule) for d in decisions]
 
 
 def test_a_clean_payment_needs_no_follow_up() -> None:

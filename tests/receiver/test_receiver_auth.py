@@ -74,11 +74,15 @@ async def test_post_challenge_with_a_header_token_must_match_the_body_token(
     assert answer.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [(b"[1, 2", "application/json"), (b'{"challenge": "c"}', "text/plain"), (b"x" * 5000, "")],
+)
 async def test_request_without_token_that_is_no_challenge_is_rejected(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, content: bytes, content_type: str
 ) -> None:
     answer = await client.post(
-        "/webhooks/redox", content=b"[1, 2", headers={"content-type": "application/json"}
+        "/webhooks/redox", content=content, headers={"content-type": content_type}
     )
 
     assert answer.status_code == 401

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from receiver_support import CLAIMFLOW, TOKEN, ServeProcess
 
 from claimflow.devstack.kafka import KafkaBroker, free_port
+from sandboxes.redox_sender import load_sample
 
 
 def test_serve_without_the_token_stops_with_one_line_naming_it() -> None:
@@ -71,3 +73,7 @@ def test_serve_without_a_reachable_broker_exits_nonzero_naming_the_cause() -> No
 
     assert result.returncode == 3  # uvicorn's STARTUP_FAILURE
     assert "cannot reach Kafka" in result.stderr
+
+
+def test_packaged_sample_is_the_fixture(sample_payload: dict[str, Any]) -> None:
+    assert load_sample() == sample_payload

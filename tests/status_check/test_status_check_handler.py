@@ -162,11 +162,35 @@ async def test_a_restarted_handler_resumes_polling_by_the_recorded_id(
     assert await integrex_sandbox.submissions() == {command.claim.submission_number: 1}
 
 
-FAILURES = {
+async def test_an_id_integrex_no_longer_knows_is_asked_about_again(
+    kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    command = status_check()
+    await prepare_database(sqlite_url)
+    engine = create_engine(DatabaseSettings(url=SecretStr(sqlite_url)))
+    try:
+        store = StatusCheckStore(engine)
+        await store.begin(command)
+        await store.submitted(command.command_id, "an-expired-id")
+    finally:
+        await engine.dispose()
+
+    async with status_checks(kafka, topics, sqlite_url, integrex_sandbox, tmp_path):
+        result = await ask(kafka, topics, command)
+
+    assert result.integrex_request_id not in (None, "an-expired-id")
+    assert (await integrex_sandbox.responses("claim_info.fetch")).get("404") == 1
+    assert await integrex_sandbox.submissions() == {command.claim.submission_number: 1}
+
+
+FAILURES: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
     "stale token (401)": ({"kind": "stale_token", "endpoint": "claim_info.fetch"}, {}),
     "429 twice": ({"kind": "error", "status": 429, "count": 2, "endpoint": "any"}, {}),
     "5xx on submit": ({"kind": "error", "status": 502, "count": 2}, {}),
-    "5xx on poll": ({"kind": "error", "status": 500, "count": 3, "endpoint": "claim_info.fetch"}, {}),
+    "5xx on poll": (
+        {"kind": "error", "status": 500, "count": 3, "endpoint": "claim_info.fetch"},
+        {},
+    ),
     "slow answer": ({"kind": "slow", "delay_seconds": 1.0, "endpoint": "claim_info.submit"}, {}),
     "pending results": (None, {"pending_polls": 6}),
     "tokens that expire": (None, {"pending_polls": 8, "token_lifetime_seconds": 0.3}),

@@ -33,7 +33,9 @@ async def test_the_ledger_and_the_partner_chains_share_one_database(engine: Asyn
 
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-        followups = (await connection.execute(text("SELECT version_num FROM alembic_version_followups"))).scalar()
+        followups = (
+            await connection.execute(text("SELECT version_num FROM alembic_version_followups"))
+        ).scalar()
     assert {"status_checks", "attachment_submissions", "claims"} <= tables
     assert {"alembic_version", "alembic_version_followups"} <= tables
     assert followups == "f0001"
