@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
+import signal
 import tempfile
 import time
 import uuid
@@ -48,6 +50,19 @@ PARTITIONS = 3
 MIN_RATIO_TO_BASELINE = 0.5
 SAMPLE = Path(__file__).parents[1] / "tests" / "fixtures" / "redox-claim-paymentbatch.json"
 COPY_TOPIC = "bench.webhook-copy"
+# Same knob as bench_receiver: keep the dev stack's fsync after every append for comparison.
+FSYNC_EVERY_APPEND = os.environ.get("CLAIMFLOW_BENCH_FSYNC_EVERY_APPEND") == "1"
+
+
+class _Broker(KafkaBroker):
+    """The dev stack's broker, flushing to disk on Kafka's default policy unless asked."""
+
+    def _write_config(self) -> Path:
+        config = super()._write_config()
+        if not FSYNC_EVERY_APPEND:
+            lines = config.read_text().splitlines(keepends=True)
+            config.write_text("".join(x for x in lines if not x.startswith("log.flush.")))
+        return config
 
 
 def _batches() -> list[tuple[str, bytes]]:
@@ -104,7 +119,9 @@ async def _run_router(kafka: KafkaSettings, routes: RouteTable, total: int) -> f
         return registry.get_sample_value("claimflow_router_claim_messages_total", labels) or 0.0
 
     try:
-        while not stage.ready():  # noqa: ASYNC110 - readiness is a flag, not an event
+        while not stage.ready():
+            if task.done():
+                task.result()  # raises why the stage stopped
             await asyncio.sleep(0.005)
         started = time.perf_counter()
         while out() < total:
@@ -227,10 +244,15 @@ async def _bench(bootstrap: str) -> int:
     return 0 if exactly_once and copy_s / router_s >= MIN_RATIO_TO_BASELINE else 1
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `finally`: the broker is stopped
+
+
 def run() -> int:
     configure_logging(LoggingSettings(level="WARNING", format="json"))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="claimflow-bench-router-") as state:
-        broker = KafkaBroker(state_dir=Path(state), port=free_port(), controller_port=free_port())
+        broker = _Broker(state_dir=Path(state), port=free_port(), controller_port=free_port())
         broker.start()
         try:
             return asyncio.run(_bench(broker.bootstrap_servers))

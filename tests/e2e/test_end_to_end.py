@@ -82,9 +82,8 @@ class Stack:
     def start(self, name: str, argv: list[str], **env: str) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         with log:
-            cmd = [sys.executable, "/tmp/e2e_scratch/route_patched.py"] if argv == ["route"] else [str(CLAIMFLOW), *argv]
             self.processes[name] = subprocess.Popen(
-                cmd,
+                [str(CLAIMFLOW), *argv],
                 env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -18,7 +19,14 @@ from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger
-from handlers.ledger.tables import Claim, OutboxMessage, TimelineEvent
+from handlers.ledger.tables import (
+    AppliedPayment,
+    Claim,
+    FollowUp,
+    OutboxMessage,
+    TimelineEvent,
+    TransactionResult,
+)
 from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
 from router.messages import (
     ClaimSubmissionMessage,
@@ -28,6 +36,7 @@ from router.messages import (
 )
 from router.redox import PaymentBatch, SubmissionTransactionHeader, SubmittedClaim
 from router.topics import HEADERS, TopicSet
+from tests.ledger.corpus import batch, claim
 
 TOPICS = TopicSet(lane="test")
 
@@ -233,3 +242,40 @@ async def test_partner_answers_go_on_the_claim_timeline_once(
         "the payer asks for documents",
         "attachment accepted: control number ACN-1, status ACCEPTED",
     ]
+
+
+async def _with_retries(handler: LedgerHandler, message: InboundMessage) -> None:
+    """What the runtime does with a TransientError: try again."""
+    for _ in range(20):
+        try:
+            await handler.handle(message)
+            return
+        except TransientError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("never handled")
+
+
+async def test_claims_of_one_batch_handled_concurrently_check_the_transaction_once(
+    running: tuple[LedgerHandler, RecordingPublisher], ledger_engine: Any
+) -> None:
+    handler, _ = running
+    numbers = [f"CONC-{i}" for i in range(8)]
+    for number in numbers:
+        sub = submission(number)
+        await handler.handle(
+            inbound(
+                TOPICS.claim_submissions,
+                sub.message_id,
+                sub.model_dump_json(by_alias=True).encode(),
+            )
+        )
+    payload = batch("concurrent", *(claim(n) for n in numbers), total="999.00")
+    messages = [
+        inbound(TOPICS.claim_payments, m.message_id, m.value)
+        for m in split_payment_batch(PaymentBatch.model_validate(payload), log_id="concurrent")
+    ]
+    await asyncio.gather(*(_with_retries(handler, m) for m in messages))
+    ledger = ClaimLedger(ledger_engine)
+    assert await ledger.count(AppliedPayment) == len(numbers)
+    assert await ledger.count(TransactionResult) == 1
+    assert await ledger.count(FollowUp) == len(numbers)  # transaction-total-differs, once each

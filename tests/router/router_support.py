@@ -102,6 +102,31 @@ class RouterKafka:
         finally:
             await producer.stop()
 
+    async def end_offsets(self, topic: str, *, committed: bool = True) -> dict[int, int]:
+        """Per partition: the last stable offset (committed) or the high watermark."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            isolation_level="read_committed" if committed else "read_uncommitted",
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            ends = await consumer.end_offsets(partitions)
+            return {tp.partition: offset for tp, offset in ends.items()}
+        finally:
+            await consumer.stop()
+
+    async def group_offsets(self, group: str, topic: str) -> dict[int, int | None]:
+        """The offsets ``group`` committed on ``topic`` (without joining the group)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group)
+        await consumer.start()
+        try:
+            return {
+                p: await consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)
+            }
+        finally:
+            await consumer.stop()
+
     async def read_all(self, topic: str, *, committed: bool = True) -> list[Any]:
         """Every record now on ``topic`` (committed ones only by default), without a group."""
         consumer = AIOKafkaConsumer(
