@@ -48,6 +48,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=1,
         help="Polls answered 'pending' before a result or a final status.",
     )
+    parser.add_argument(
+        "--category-code",
+        default=None,
+        help="Integrex: answer every inquiry with this X12 category (e.g. R4); default A4.",
+    )
+    parser.add_argument(
+        "--status-code", default=None, help="Integrex: the X12 status code to answer with."
+    )
     parser.set_defaults(run=_serve)
     _register_send_sample(subparsers)
 
@@ -68,6 +76,8 @@ def _serve(args: argparse.Namespace) -> int:
             client_secret=secret or integrex.DEMO_CLIENT_SECRET,
             token_lifetime_seconds=args.token_lifetime or 3599,
             pending_polls=args.pending_polls,
+            category_code=args.category_code,
+            status_code=args.status_code,
         )
     else:
         from sandboxes import availity

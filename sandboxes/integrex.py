@@ -169,6 +169,8 @@ def create_app(
     client_secret: str = DEMO_CLIENT_SECRET,
     token_lifetime_seconds: float = 3599,
     pending_polls: int = 1,
+    category_code: str | None = None,
+    status_code: str | None = None,
 ) -> Starlette:
     sandbox = IntegrexSandbox(
         client_id=client_id,
@@ -178,6 +180,8 @@ def create_app(
             error_body=lambda status: {"error": f"sandbox fault {status}"},
         ),
         pending_polls=pending_polls,
+        category_code=category_code,
+        status_code=status_code,
     )
     control = sandbox.control
 

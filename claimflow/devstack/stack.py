@@ -4,8 +4,11 @@ Starts a local Apache Kafka broker (KRaft) with the topic contract, the Integrex
 sandboxes, then every claimflow role as its own process — receiver, router, the ledger, the
 status-check and the attachment handlers — wired together through environment variables the
 way Kubernetes wires them. Each process logs to ``<state>/logs/<name>.log``. Ctrl-C (or SIGTERM)
-stops them all, newest first, each given time to drain. The stack runs the *test* lane for
-handlers because Redox's sample (and Redox's dev tools) send ``Meta.Test: true``.
+stops them all, newest first, each given time to drain. The ledger is the default SQLite
+file (``./claimflow-ledger.db``, or ``CLAIMFLOW_DATABASE__URL``), so ``claimflow claims import``
+and ``claimflow claim show`` run from the same directory see the stack's ledger. The stack
+runs the *test* lane for handlers because Redox's sample (and its dev tools) send
+``Meta.Test: true``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,27 @@ __all__ = ["DEV_VERIFICATION_TOKEN", "LocalStack", "StackProcess"]
 DEV_VERIFICATION_TOKEN = "local-dev-verification-token"  # noqa: S105 - a local-only dev value
 _SANDBOX_CLIENT_ID = "claimflow-local"
 _SANDBOX_CLIENT_SECRET = "local-sandbox-secret"  # noqa: S105 - the sandboxes' own dev value
+# The local Integrex sandbox answers every inquiry "R4: documentation requested" so that one
+# `claimflow send-sample` shows the whole follow-up chain: status check, then attachment.
+_DEMO_CATEGORY, _DEMO_STATUS = "R4", "21"
+# A stand-in document for the sample's claims, for the documents R4 asks for.
+_DEMO_PDF = b"%PDF-1.4\n% claimflow local demo document\n%%EOF\n"
+
+
+def seed_demo_documents(root: Path) -> None:
+    """Give the claims the Redox sample pays the documents an R4 answer asks for."""
+    from importlib.resources import files
+
+    from handlers.status_check.inquiry import FEEDBACK_LOINC_CODES
+
+    claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
+    for line in claims.splitlines()[1:]:
+        number = line.split(",", 1)[0]
+        for code in FEEDBACK_LOINC_CODES:
+            document = root / number / code / f"{code}.pdf"
+            if not document.exists():
+                document.parent.mkdir(parents=True, exist_ok=True)
+                document.write_bytes(_DEMO_PDF)
 
 
 @dataclass
@@ -90,17 +114,13 @@ class LocalStack:
     def environment(self, broker: KafkaBroker) -> dict[str, str]:
         env = dict(os.environ)
         documents = self.state_dir / "documents"
-        documents.mkdir(parents=True, exist_ok=True)
+        seed_demo_documents(documents)
         env.update(
             {
                 "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "CLAIMFLOW_RECEIVER__PORT": str(self.receiver_port),
                 "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN": env.get(
                     "CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN", DEV_VERIFICATION_TOKEN
-                ),
-                "CLAIMFLOW_DATABASE__URL": env.get(
-                    "CLAIMFLOW_DATABASE__URL",
-                    f"sqlite+aiosqlite:///{self.state_dir / 'claimflow-ledger.db'}",
                 ),
                 "CLAIMFLOW_HANDLERS__LANE": env.get("CLAIMFLOW_HANDLERS__LANE", "test"),
                 "CLAIMFLOW_HANDLERS__DOCUMENT_STORE": str(documents),
@@ -140,6 +160,10 @@ class LocalStack:
                         _SANDBOX_CLIENT_ID,
                         "--client-secret",
                         _SANDBOX_CLIENT_SECRET,
+                        "--category-code",
+                        _DEMO_CATEGORY,
+                        "--status-code",
+                        _DEMO_STATUS,
                     ],
                     f"http://127.0.0.1:{self.integrex_port}/api/health-check",
                     logs / "integrex-sandbox.log",
@@ -213,12 +237,13 @@ class LocalStack:
         for process, extra in self._plan():
             env = {**base_env, **extra}
             process.start(env)
-            self.processes.append(process)
-            if process.name == "migrations":
+            if process.name == "migrations":  # one-shot: it must finish, and well
                 assert process.process is not None
                 if process.process.wait(120) != 0:
                     raise RuntimeError(f"database migrations failed; see {process.log}")
+                print(f"{'migrations':<12} done (log: {process.log})", flush=True)
                 continue
+            self.processes.append(process)
             process.wait_healthy(timeout=90)
             print(f"{process.name:<12} up   (log: {process.log})", flush=True)
         token = base_env["CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN"]
@@ -229,6 +254,8 @@ class LocalStack:
             f"  kafka:    {broker.bootstrap_servers}\n"
             f"  try:      .venv/bin/claimflow send-sample "
             f"http://127.0.0.1:{self.receiver_port}/webhooks/redox\n"
+            "            .venv/bin/claimflow claims import sandboxes/data/redox-sample-claims.csv\n"
+            "            .venv/bin/claimflow claim show 66729659983\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
