@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from claimflow.settings import MissingSecretError
+from claimflow.settings import ConfigurationError
 
 __all__ = ["main"]
 
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.run
     try:
         return command(args)
-    except MissingSecretError as exc:
+    except ConfigurationError as exc:  # a missing secret, a bad route table or rules file
         print(f"claimflow: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

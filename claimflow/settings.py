@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "AvailitySettings",
+    "ConfigurationError",
     "DatabaseSettings",
     "HandlerSettings",
     "IntegrexSettings",
@@ -37,7 +38,11 @@ __all__ = [
 Lane = Literal["production", "test"]
 
 
-class MissingSecretError(RuntimeError):
+class ConfigurationError(ValueError):
+    """Configuration that stops start-up; its message is one line naming what is wrong."""
+
+
+class MissingSecretError(ConfigurationError):
     """A secret that this role needs is not configured."""
 
     def __init__(self, env_name: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,44 +30,16 @@ from aiokafka.errors import (
 from claimflow.kafka_clients import producer_kwargs
 from claimflow.settings import KafkaSettings
 from receiver.errors import BrokerUnavailable, MessageTooLarge, PublishTimeout
-from router.redox import Meta
-from router.topics import HEADERS
+from router.messages import Headers
 
 __all__ = [
     "Published",
     "Publisher",
     "WebhookPublisher",
-    "webhook_headers",
-    "webhook_message_id",
 ]
 
-# Fixed namespace: a webhook's message id must be the same on every retry, replica and release.
-_WEBHOOK_NAMESPACE = uuid.UUID("0b7c5a4e-3f29-4d8e-9a61-2f1c8e7d4b10")
 _READINESS_TIMEOUT_SECONDS = 2.0
 _READINESS_CACHE_SECONDS = 2.0
-
-Headers = list[tuple[str, bytes]]
-
-
-def webhook_message_id(log_id: str) -> str:
-    """The webhook message's id: derived from Redox's log id, so equal for every retry."""
-    return str(uuid.uuid5(_WEBHOOK_NAMESPACE, log_id))
-
-
-def webhook_headers(meta: Meta, *, log_id: str, message_id: str) -> Headers:
-    """The headers of a webhook message (router.topics.HEADERS), values UTF-8."""
-    headers = [
-        (HEADERS.MESSAGE_ID, message_id),
-        (HEADERS.SCHEMA, f"redox.{meta.data_model}.{meta.event_type}"),
-        (HEADERS.CONTENT_TYPE, "application/json"),
-        (HEADERS.DATA_MODEL, meta.data_model),
-        (HEADERS.EVENT_TYPE, meta.event_type),
-        (HEADERS.REDOX_LOG_ID, log_id),
-        (HEADERS.TEST, "true" if meta.test else "false"),
-    ]
-    if meta.attempt_id is not None:
-        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id))
-    return [(name, value.encode()) for name, value in headers]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from receiver.errors import (
     RequestRejected,
     Unauthorized,
 )
-from receiver.publisher import webhook_headers, webhook_message_id
 from receiver.validation import validate_webhook
 from receiver.verification import TOKEN_HEADER, challenge_of, token_of
+from router.messages import webhook_headers, webhook_message_id
 
 __all__ = ["receive_webhook", "verify_destination"]
 

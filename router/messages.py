@@ -26,12 +26,14 @@ from router.redox import (
     SubmittedClaim,
     TransactionHeader,
 )
+from router.topics import HEADERS
 
 __all__ = [
     "CLAIM_PAYMENT_SCHEMA",
     "CLAIM_SUBMISSION_SCHEMA",
     "ClaimPaymentMessage",
     "ClaimSubmissionMessage",
+    "Headers",
     "Position",
     "RedoxDelivery",
     "SplitMessage",
@@ -39,13 +41,19 @@ __all__ = [
     "message_id",
     "split_claim_submission",
     "split_payment_batch",
+    "webhook_headers",
+    "webhook_message_id",
 ]
 
 CLAIM_PAYMENT_SCHEMA: Literal["claimflow.claim-payment.v1"] = "claimflow.claim-payment.v1"
 CLAIM_SUBMISSION_SCHEMA: Literal["claimflow.claim-submission.v1"] = "claimflow.claim-submission.v1"
 
-# Fixed namespace: message ids must stay the same across releases, replicas and restarts.
+# Fixed namespaces: message ids must stay the same across releases, replicas and restarts.
 _MESSAGE_NAMESPACE = uuid.UUID("5d1b2c1e-7f0a-4c54-9a47-0c7c1f3e9b21")
+_WEBHOOK_NAMESPACE = uuid.UUID("0b7c5a4e-3f29-4d8e-9a61-2f1c8e7d4b10")
+
+Headers = list[tuple[str, bytes]]
+"""Kafka record headers as aiokafka takes them: (name, UTF-8 value)."""
 
 
 class _Contract(BaseModel):
@@ -194,3 +202,24 @@ def split_claim_submission(submission: ClaimSubmission, *, log_id: str) -> list[
             key = claim_key(claim.submission_number, None, mid)
             out.append(SplitMessage(key, mid, _dump(message), CLAIM_SUBMISSION_SCHEMA))
     return out
+
+
+def webhook_message_id(log_id: str) -> str:
+    """The webhook message's id: derived from Redox's log id, so equal for every retry."""
+    return str(uuid.uuid5(_WEBHOOK_NAMESPACE, log_id))
+
+
+def webhook_headers(meta: Meta, *, log_id: str, message_id: str) -> Headers:
+    """The headers of a webhook message (router.topics.HEADERS), values UTF-8."""
+    headers = [
+        (HEADERS.MESSAGE_ID, message_id),
+        (HEADERS.SCHEMA, f"redox.{meta.data_model}.{meta.event_type}"),
+        (HEADERS.CONTENT_TYPE, "application/json"),
+        (HEADERS.DATA_MODEL, meta.data_model),
+        (HEADERS.EVENT_TYPE, meta.event_type),
+        (HEADERS.REDOX_LOG_ID, log_id),
+        (HEADERS.TEST, "true" if meta.test else "false"),
+    ]
+    if meta.attempt_id is not None:
+        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id))
+    return [(name, value.encode()) for name, value in headers]

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from claimflow.settings import ConfigurationError
 from router.redox import ClaimSubmission, PaymentBatch
 from router.topics import Lane, TopicSet
 
@@ -50,7 +51,7 @@ _DEFAULT_ROUTES: dict[tuple[str, str], str] = {
 }
 
 
-class RouteTableError(ValueError):
+class RouteTableError(ConfigurationError):
     """The route table file is not a valid route table."""
 
 

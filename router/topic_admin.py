@@ -24,12 +24,18 @@ _DAY_MS = 24 * 3600 * 1000
 def topic_config(name: str) -> dict[str, str]:
     """Per-topic configuration.
 
-    The de-duplication state is compacted; dead letters are kept 30 days (a person has to look
+    The de-duplication state is compacted and kept 30 days; dead letters are kept 30 days (a person has to look
     at them, holidays included); everything else 7 days, enough to replay after a weekend
     outage without PHI piling up. Topics that carry whole webhooks accept 6 MiB messages.
     """
     if "router.seen-deliveries" in name:
-        return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * _DAY_MS)}
+        # Compacted (one record per Redox log id) and deleted after 30 days, far beyond Redox's
+        # retry window, so the de-duplication state the router rebuilds stays bounded.
+        return {
+            "cleanup.policy": "compact,delete",
+            "min.compaction.lag.ms": str(7 * _DAY_MS),
+            "retention.ms": str(30 * _DAY_MS),
+        }
     config = {"retention.ms": str((30 if "dead-letter" in name else 7) * _DAY_MS)}
     if ".redox." in name or "router.dead-letter" in name:
         config["max.message.bytes"] = str(WEBHOOK_MAX_MESSAGE_BYTES)

@@ -25,6 +25,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from claimflow.settings import ConfigurationError
 from handlers.ledger.codes import ClaimStatus, carc_code, claim_status
 
 __all__ = [
@@ -44,7 +45,7 @@ DEFAULT_RULES_FILE = Path(__file__).with_name("default-rules.yaml")
 Action = Literal["status_check", "attachment"]
 
 
-class RulesError(ValueError):
+class RulesError(ConfigurationError):
     """The rules file cannot be read or is not valid; the message names file, rule and field."""
 
 

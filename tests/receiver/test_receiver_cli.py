@@ -32,6 +32,29 @@ def test_serve_without_the_token_stops_with_one_line_naming_it() -> None:
     )
 
 
+def test_serve_with_a_broken_route_table_stops_with_one_line_naming_the_entry(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  - data_model: Claim\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMFLOW_")}
+    env["CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN"] = TOKEN
+    env["CLAIMFLOW_ROUTER__ROUTE_TABLE"] = str(routes)
+
+    result = subprocess.run(
+        [str(CLAIMFLOW), "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"claimflow: {routes}: routes[0]")
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_send_sample_delivers_redox_sample_to_a_running_receiver(

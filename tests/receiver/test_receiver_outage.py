@@ -20,7 +20,7 @@ from receiver_support import (
 )
 
 from claimflow.devstack.kafka import KafkaBroker
-from receiver.publisher import webhook_message_id
+from router.messages import webhook_message_id
 from sandboxes.redox_sender import RedoxSender
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

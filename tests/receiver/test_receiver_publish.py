@@ -11,7 +11,7 @@ import pytest
 from receiver_support import TEST_PAYMENT_BATCH_TOPIC, TOKEN, headers_of, read_messages
 
 from claimflow.devstack.kafka import KafkaBroker
-from receiver.publisher import webhook_message_id
+from router.messages import webhook_message_id
 from sandboxes.redox_sender import RedoxSender
 
 pytestmark = pytest.mark.kafka

@@ -20,8 +20,6 @@ SURFACE = {
         "Published",
         "Publisher",
         "WebhookPublisher",
-        "webhook_headers",
-        "webhook_message_id",
     ],
     claimflow.logging: ["configure_logging"],
     claimflow.redaction: [

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from claimflow.settings import KafkaSettings, RouterSettings
-from receiver.publisher import webhook_headers, webhook_message_id
 from router._metrics import RouterMetrics
+from router.messages import webhook_headers, webhook_message_id
 from router.redox import WebhookEnvelope
 from router.routes import RouteTable
 from router.stage import RouterStage
