@@ -7,9 +7,6 @@ session's real broker, on topics of their own (a unique prefix per test).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -20,12 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel, SecretStr
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
+from support import polling
+from support.kafka import PARTITIONS, read_records
+from support.server import serve as support_serve
 
 from claimflow.settings import (
     AvailitySettings,
@@ -43,7 +42,6 @@ from router.topics import HEADERS, TopicSet
 CLIENT_ID = "claimflow-followup-test"
 INTEGREX_SECRET = "integrex-followup-secret-WmFwcGFkb28"
 AVAILITY_SECRET = "availity-followup-secret-QnJvY2NvbGk"
-PARTITIONS = 3
 M = TypeVar("M", bound=BaseModel)
 
 # PHI of the test claim: no log line may contain any of these.
@@ -90,29 +88,8 @@ class Sandbox:
 @contextmanager
 def serve(app: ASGIApp) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread; yields its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="followup-sandbox", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("sandbox server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with support_serve(app, thread_name="followup-sandbox") as url:
+        yield url
 
 
 class ViolationsOnce:
@@ -270,21 +247,7 @@ class Kafka:
 
     async def read(self, topic: str) -> list[Any]:
         """Every record now on ``topic``."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            records: list[Any] = []
-            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp_records in batch.values():
-                    records.extend(tp_records)
-            return records
-        finally:
-            await consumer.stop()
+        return await read_records(self.bootstrap, topic)
 
     async def models(self, topic: str, model: type[M]) -> list[M]:
         return [model.model_validate_json(r.value) for r in await self.read(topic)]
@@ -306,15 +269,7 @@ class Kafka:
 async def eventually(
     condition: Callable[[], Awaitable[bool]] | Callable[[], bool], *, within: float = 60.0
 ) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition never held")
+    await polling.eventually(condition, within=within, interval=0.1)
 
 
 def unique_topics(lane: str = "production") -> TopicSet:

@@ -30,7 +30,6 @@ ACNs, states and Availity ids; never PHI, file names or tokens.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import MissingSecretError, Settings
 from handlers.attachment.results import (
@@ -50,7 +49,7 @@ from handlers.attachment.submission import (
 from handlers.documents import DocumentStore, DocumentStoreError
 from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.followup_state.outbound import decode_command, publish_model
-from handlers.ledger.database import create_engine
+from handlers.followup_state.resources import PartnerResources
 from handlers.partners.availity import (
     AttachmentSubmission,
     AvailityAuthError,
@@ -89,27 +88,21 @@ class AttachmentHandler:
         self._documents = DocumentStore(
             settings.handlers.document_store, max_bytes=settings.handlers.max_document_bytes
         )
-        self._engine: AsyncEngine | None = None
-        self._client: AvailityClient | None = None
-        self._store: AttachmentStore | None = None
+        self._resources = PartnerResources(
+            database=settings.database,
+            open_client=lambda: AvailityClient(settings=settings.availity),
+            open_store=AttachmentStore,
+        )
 
     async def start(self) -> None:
-        # The client first: it refuses missing credentials before anything is opened.
-        self._client = AvailityClient(settings=self._settings.availity)
-        self._engine = create_engine(self._settings.database)
-        self._store = AttachmentStore(self._engine)
+        await self._resources.open()
 
     async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        if self._engine is not None:
-            await self._engine.dispose()
+        await self._resources.close()
 
     @property
     def _ready(self) -> tuple[AttachmentStore, AvailityClient]:
-        if self._store is None or self._client is None:
-            raise RuntimeError("the handler was not started")
-        return self._store, self._client
+        return self._resources.ready
 
     def topics(self, topic_set: TopicSet) -> list[str]:
         return [topic_set.attachment_requests]

@@ -18,12 +18,10 @@ Errors are the tree in :mod:`handlers.partners.availity_errors`, re-exported her
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 import structlog
@@ -52,15 +50,13 @@ from handlers.partners.availity_submission import (
     ParameterViolation,
     violations_of,
 )
-from handlers.partners.connection import PartnerConnection
+from handlers.partners.client import PartnerClient
 from handlers.partners.metrics import PartnerMetrics
 from handlers.partners.oauth import (
     AccessToken,
-    TokenCache,
     TokenResponseError,
     parse_token_response,
 )
-from handlers.partners.resilience import Backoff, CircuitBreaker, RateLimiter, retry
 
 __all__ = [
     "AttachmentStatus",
@@ -86,8 +82,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 ATTACHMENTS_PATH = "/medical-attachments/ma/external/rest"
 
 
@@ -107,7 +101,7 @@ class AttachmentStatus:
     final: bool
 
 
-class AvailityClient:
+class AvailityClient(PartnerClient):
     """One per process: shares one connection pool, token, rate limit and circuit breaker."""
 
     partner: ClassVar[str] = "availity"
@@ -126,8 +120,7 @@ class AvailityClient:
         self._client_id: str = settings.client_id
         self._client_secret: SecretStr = settings.client_secret
         self._final = frozenset(status.upper() for status in settings.final_statuses)
-        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
-        self._http = httpx.AsyncClient(
+        http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={"accept": "application/json"},
             # Connecting fails fast when Availity is down; a submission carries a document of up
@@ -144,41 +137,7 @@ class AvailityClient:
             # bearer token never follows one.
             follow_redirects=False,
         )
-        self._metrics = metrics if metrics is not None else PartnerMetrics()
-        self._connection = PartnerConnection(
-            partner=self.partner,
-            http=self._http,
-            errors=ERROR_KINDS,
-            breaker=CircuitBreaker(
-                failure_threshold=settings.circuit_failure_threshold,
-                reset_seconds=settings.circuit_reset_seconds,
-            ),
-            limiter=RateLimiter(rate=settings.requests_per_second),
-            metrics=self._metrics,
-        )
-        self._tokens = TokenCache(
-            fetch=self._fetch_token, refresh_skew=settings.token_refresh_skew_seconds
-        )
-        self._backoff = Backoff(
-            base_delay=settings.backoff_base_seconds,
-            max_delay=settings.backoff_max_seconds,
-            max_attempts=settings.retry_max_attempts,
-            budget=settings.retry_budget_seconds,
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(http=http, settings=settings, errors=ERROR_KINDS, metrics=metrics)
 
     async def submit_attachment(self, submission: AttachmentSubmission) -> int:
         """POST the attachment once; return Availity's request id for status polls."""
@@ -312,9 +271,6 @@ class AvailityClient:
         self._metrics.token_fetches.labels(partner=self.partner).inc()
         log.info("partner.token_fetched", partner=self.partner, expires_in=token.expires_in)
         return token
-
-    async def _retry(self, attempt: Callable[[], Awaitable[T]], operation: str) -> T:
-        return await retry(attempt, backoff=self._backoff, operation=operation, rng=self._rng)
 
     def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
         if 400 <= response.status_code < 500 and response.status_code != 429:

@@ -12,19 +12,16 @@ Errors are the tree in :mod:`handlers.partners.integrex_errors`, re-exported her
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 import structlog
 from pydantic import SecretStr, ValidationError
 
 from claimflow.settings import IntegrexSettings, MissingSecretError
-from handlers.partners.connection import PartnerConnection
+from handlers.partners.client import PartnerClient
 from handlers.partners.integrex_errors import (
     ERROR_KINDS,
     IntegrexAuthError,
@@ -43,12 +40,10 @@ from handlers.partners.integrex_models import ClaimInfo, ClaimInfoResponse, Clai
 from handlers.partners.metrics import PartnerMetrics
 from handlers.partners.oauth import (
     AccessToken,
-    TokenCache,
     TokenResponseError,
     basic_authorization,
     parse_token_response,
 )
-from handlers.partners.resilience import Backoff, CircuitBreaker, RateLimiter, retry
 
 __all__ = [
     "ClaimInfo",
@@ -70,8 +65,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 CLAIM_INFO_PATH = "/api/v2/claim-info"
 
 
@@ -81,7 +74,7 @@ class ClaimStatusResult:
     claim_info: list[ClaimInfo]
 
 
-class IntegrexClient:
+class IntegrexClient(PartnerClient):
     """One per process: shares one connection pool, token, rate limit and circuit breaker."""
 
     partner: ClassVar[str] = "integrex"
@@ -99,8 +92,7 @@ class IntegrexClient:
         self._settings = settings
         self._client_id: str = settings.client_id
         self._client_secret: SecretStr = settings.client_secret
-        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
-        self._http = httpx.AsyncClient(
+        http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={"accept": "application/json", "env": settings.env},
             # Connecting fails fast (partner down, or our egress IP not on its allow-list);
@@ -117,41 +109,7 @@ class IntegrexClient:
             # bearer token never follows one.
             follow_redirects=False,
         )
-        self._metrics = metrics if metrics is not None else PartnerMetrics()
-        self._connection = PartnerConnection(
-            partner=self.partner,
-            http=self._http,
-            errors=ERROR_KINDS,
-            breaker=CircuitBreaker(
-                failure_threshold=settings.circuit_failure_threshold,
-                reset_seconds=settings.circuit_reset_seconds,
-            ),
-            limiter=RateLimiter(rate=settings.requests_per_second),
-            metrics=self._metrics,
-        )
-        self._tokens = TokenCache(
-            fetch=self._fetch_token, refresh_skew=settings.token_refresh_skew_seconds
-        )
-        self._backoff = Backoff(
-            base_delay=settings.backoff_base_seconds,
-            max_delay=settings.backoff_max_seconds,
-            max_attempts=settings.retry_max_attempts,
-            budget=settings.retry_budget_seconds,
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(http=http, settings=settings, errors=ERROR_KINDS, metrics=metrics)
 
     async def health_check(self) -> bool:
         """Whether Integrex answers its health check with ``success`` (one try, never raises)."""
@@ -264,9 +222,6 @@ class IntegrexClient:
         self._metrics.token_fetches.labels(partner=self.partner).inc()
         log.info("partner.token_fetched", partner=self.partner, expires_in=token.expires_in)
         return token
-
-    async def _retry(self, attempt: Callable[[], Awaitable[T]], operation: str) -> T:
-        return await retry(attempt, backoff=self._backoff, operation=operation, rng=self._rng)
 
     def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
         self._connection.raise_for_status(response, operation=operation)

@@ -29,12 +29,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
 from handlers.followup.commands import StatusCheckRequest, StatusCheckResult
 from handlers.followup_state.outbound import decode_command, publish_model
-from handlers.ledger.database import create_engine
+from handlers.followup_state.resources import PartnerResources
 from handlers.partners.errors import PartnerError
 from handlers.partners.integrex import (
     IntegrexClient,
@@ -72,27 +71,21 @@ class StatusCheckHandler:
         self._settings = settings
         self._topics = topics
         self._publisher = publisher
-        self._engine: AsyncEngine | None = None
-        self._client: IntegrexClient | None = None
-        self._store: StatusCheckStore | None = None
+        self._resources = PartnerResources(
+            database=settings.database,
+            open_client=lambda: IntegrexClient(settings=settings.integrex),
+            open_store=StatusCheckStore,
+        )
 
     async def start(self) -> None:
-        # The client first: it refuses missing credentials before anything is opened.
-        self._client = IntegrexClient(settings=self._settings.integrex)
-        self._engine = create_engine(self._settings.database)
-        self._store = StatusCheckStore(self._engine)
+        await self._resources.open()
 
     async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        if self._engine is not None:
-            await self._engine.dispose()
+        await self._resources.close()
 
     @property
     def _ready(self) -> tuple[StatusCheckStore, IntegrexClient]:
-        if self._store is None or self._client is None:
-            raise RuntimeError("the handler was not started")
-        return self._store, self._client
+        return self._resources.ready
 
     def topics(self, topic_set: TopicSet) -> list[str]:
         return [topic_set.status_check_requests]

@@ -9,8 +9,6 @@ test asserts on how long anything took.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from support.server import serve as support_serve
 
 from claimflow.settings import AvailitySettings, IntegrexSettings
 from handlers.partners.availity import AttachmentSubmission, parse_submission
@@ -74,29 +72,8 @@ class RunningSandbox:
 @contextmanager
 def serve(app: Starlette) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread until the generator is closed."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("sandbox server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with support_serve(app, thread_name="sandbox-server") as url:
+        yield url
 
 
 def integrex_settings_for(url: str, **overrides: Any) -> IntegrexSettings:

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from support.kafka import PARTITIONS, Isolation, end_offsets, group_offsets, read_records
 
 from claimflow.settings import KafkaSettings, RouterSettings
 from router._metrics import RouterMetrics
@@ -23,8 +24,6 @@ from router.routes import RouteTable
 from router.stage import RouterStage
 from router.topic_admin import ensure_topics
 from router.topics import TopicSet
-
-PARTITIONS = 3
 
 
 def unique_prefix() -> str:
@@ -104,51 +103,25 @@ class RouterKafka:
 
     async def end_offsets(self, topic: str, *, committed: bool = True) -> dict[int, int]:
         """Per partition: the last stable offset (committed) or the high watermark."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            isolation_level="read_committed" if committed else "read_uncommitted",
-        )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            ends = await consumer.end_offsets(partitions)
-            return {tp.partition: offset for tp, offset in ends.items()}
-        finally:
-            await consumer.stop()
+        return await end_offsets(self.bootstrap, topic, isolation_level=_isolation(committed))
 
     async def group_offsets(self, group: str, topic: str) -> dict[int, int | None]:
         """The offsets ``group`` committed on ``topic`` (without joining the group)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group)
-        await consumer.start()
-        try:
-            return {
-                p: await consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)
-            }
-        finally:
-            await consumer.stop()
+        return await group_offsets(self.bootstrap, group, topic)
 
     async def read_all(self, topic: str, *, committed: bool = True) -> list[Any]:
         """Every record now on ``topic`` (committed ones only by default), without a group."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            isolation_level="read_committed" if committed else "read_uncommitted",
+        return await read_records(
+            self.bootstrap,
+            topic,
+            isolation_level=_isolation(committed),
+            stop_at_end=True,
+            poll_ms=200,
         )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            records: list[Any] = []
-            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
-                batch = await consumer.getmany(timeout_ms=200)
-                for tp_records in batch.values():
-                    records.extend(
-                        r for r in tp_records if r.offset < end[TopicPartition(topic, r.partition)]
-                    )
-            return records
-        finally:
-            await consumer.stop()
+
+
+def _isolation(committed: bool) -> Isolation:
+    return "read_committed" if committed else "read_uncommitted"
 
 
 def header(record: Any, name: str) -> str | None:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from support import polling
+from support.kafka import PARTITIONS, end_offsets, group_offsets, read_records
 
 from claimflow.settings import HandlerSettings, KafkaSettings, Settings
 from handlers.runtime import InboundMessage
 from router.topics import HEADERS, TopicSet
-
-PARTITIONS = 3
 
 
 def unique_prefix() -> str:
@@ -88,62 +86,22 @@ class KafkaTools:
 
     async def read_all(self, topic: str) -> list[Any]:
         """Every committed record now on ``topic``, without a consumer group."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, isolation_level="read_committed"
+        return await read_records(
+            self.bootstrap, topic, isolation_level="read_committed", stop_at_end=True
         )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            records: list[Any] = []
-            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp_records in batch.values():
-                    records.extend(
-                        r
-                        for r in tp_records
-                        if r.offset < end[TopicPartition(r.topic, r.partition)]
-                    )
-            return records
-        finally:
-            await consumer.stop()
 
     async def committed(self, group: str, topic: str) -> dict[int, int | None]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group)
-        await consumer.start()
-        try:
-            return {
-                p: await consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)
-            }
-        finally:
-            await consumer.stop()
+        return await group_offsets(self.bootstrap, group, topic)
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            end = await consumer.end_offsets(partitions)
-            return {tp.partition: offset for tp, offset in end.items()}
-        finally:
-            await consumer.stop()
+        return await end_offsets(self.bootstrap, topic)
 
 
 async def eventually(
     condition: Callable[[], Awaitable[bool]] | Callable[[], bool], *, within: float = 60.0
 ) -> None:
     """Wait until ``condition`` holds; fail (not by timing, by never holding) after ``within``."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition never held")
+    await polling.eventually(condition, within=within, interval=0.05)
 
 
 Behaviour = Callable[[InboundMessage, int], Awaitable[None]]

@@ -1,0 +1,1 @@
+"""Test support every test area shares: sandbox apps over real HTTP, Kafka reads, waiting."""
