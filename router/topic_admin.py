@@ -26,7 +26,8 @@ def topic_config(name: str) -> dict[str, str]:
 
     The de-duplication state is compacted and kept 30 days; dead letters are kept 30 days (a
     person has to look at them, holidays included); everything else 7 days, enough to replay
-    after a weekend outage without PHI piling up. Topics that carry whole webhooks accept 6 MiB messages.
+    after a weekend outage without PHI piling up. Topics that carry whole webhooks accept
+    6 MiB messages.
     """
     if "router.seen-deliveries" in name:
         # Compacted (one record per Redox log id) and deleted after 30 days, far beyond Redox's
