@@ -16,6 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
+from router.followups import (
+    AttachmentRequest,
+    AttachmentResult,
+    StatusCheckRequest,
+    StatusCheckResult,
+)
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 from router.redox import ClaimSubmission, PaymentBatch
 from router.topics import HEADERS, TopicSet, all_topic_names
@@ -52,8 +58,20 @@ SCHEMAS: dict[str, _Schema] = {
         "serialization",
         "claimflow claim submission",
     ),
+    "status_check_requests": _Schema(
+        "status-check-request.v1.json", StatusCheckRequest, "serialization", "status check request"
+    ),
+    "attachment_requests": _Schema(
+        "attachment-request.v1.json", AttachmentRequest, "serialization", "attachment request"
+    ),
+    "status_check_results": _Schema(
+        "status-check-result.v1.json", StatusCheckResult, "serialization", "status check result"
+    ),
+    "attachment_results": _Schema(
+        "attachment-result.v1.json", AttachmentResult, "serialization", "attachment result"
+    ),
 }
-"""TopicSet attribute → the schema of its messages, for the topics the router owns."""
+"""TopicSet attribute → the schema of its messages (router/messages.py, router/followups.py)."""
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -98,6 +116,7 @@ _CLAIM_HEADERS = [
     HEADERS.REDOX_ATTEMPT_ID,
     HEADERS.TEST,
 ]
+_FOLLOW_UP_HEADERS = [HEADERS.MESSAGE_ID, HEADERS.SCHEMA, HEADERS.CONTENT_TYPE, HEADERS.TEST]
 _DEAD_LETTER_HEADERS = [
     *_WEBHOOK_HEADERS,
     HEADERS.ERROR,
@@ -124,6 +143,13 @@ def _topic_kinds() -> dict[str, tuple[str, str | None, list[str]]]:
             kinds[getattr(topics, attr)] = ("webhook", attr, _WEBHOOK_HEADERS)
         for attr in ("claim_payments", "claim_submissions"):
             kinds[getattr(topics, attr)] = ("claim", attr, _CLAIM_HEADERS)
+        for attr in (
+            "status_check_requests",
+            "attachment_requests",
+            "status_check_results",
+            "attachment_results",
+        ):
+            kinds[getattr(topics, attr)] = ("claim", attr, _FOLLOW_UP_HEADERS)
         kinds[topics.router_seen_deliveries] = ("changelog", None, [])
         kinds[topics.router_dead_letter] = ("webhook", None, _DEAD_LETTER_HEADERS)
     return kinds

@@ -34,9 +34,9 @@ from claimflow.settings import (
     KafkaSettings,
     Settings,
 )
-from handlers.followup.commands import AttachmentRequest, FollowUpClaim, StatusCheckRequest
 from handlers.followup_state import upgrade as upgrade_followups
 from handlers.ledger.database import create_engine
+from router.followups import AttachmentRequest, FollowUpClaim, StatusCheckRequest
 from router.topics import HEADERS, TopicSet
 
 CLIENT_ID = "claimflow-followup-test"

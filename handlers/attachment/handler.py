@@ -47,7 +47,6 @@ from handlers.attachment.submission import (
     request_number_of,
 )
 from handlers.documents import DocumentStore, DocumentStoreError
-from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.followup_state.outbound import decode_command, publish_model
 from handlers.followup_state.resources import PartnerResources
 from handlers.partners.availity import (
@@ -63,6 +62,7 @@ from handlers.partners.availity import (
 )
 from handlers.partners.errors import PartnerError
 from handlers.runtime import HandlerContext, InboundMessage, Publisher, TransientError
+from router.followups import AttachmentRequest, AttachmentResult
 from router.topics import TopicSet
 
 __all__ = ["NEEDS_REVIEW_STATUS", "AttachmentHandler", "build_attachment_handler"]

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.partners.availity import ParameterViolation
+from router.followups import AttachmentRequest, AttachmentResult
 
 __all__ = ["NEEDS_REVIEW_STATUS", "Outcome", "failed", "needs_review", "outcome", "violations"]
 

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.followup_state.tables import AttachmentRow, utcnow
+from router.followups import AttachmentRequest, AttachmentResult
 
 __all__ = ["FINAL_STATES", "AttachmentState", "AttachmentStore"]
 

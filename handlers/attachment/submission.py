@@ -21,8 +21,8 @@ from typing import Any
 
 from claimflow.settings import AvailitySettings
 from handlers.documents import Document
-from handlers.followup.commands import AttachmentRequest
 from handlers.partners.availity import AttachmentSubmission, parse_submission
+from router.followups import AttachmentRequest
 
 __all__ = ["attachment_control_number", "build_submission", "request_number_of"]
 

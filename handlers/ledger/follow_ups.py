@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from handlers.followup.commands import (
+from handlers.followup.rules import Decision, FollowUpFacts, RuleSet, decide
+from handlers.ledger.outbox import enqueue
+from handlers.ledger.store import LedgerUnit
+from handlers.ledger.tables import Claim, FollowUp
+from router.followups import (
     AttachmentRequest,
     FollowUpClaim,
     StatusCheckRequest,
     command_id,
 )
-from handlers.followup.rules import Decision, FollowUpFacts, RuleSet, decide
-from handlers.ledger.outbox import enqueue
-from handlers.ledger.store import LedgerUnit
-from handlers.ledger.tables import Claim, FollowUp
 from router.topics import TopicSet
 
 __all__ = ["FollowUpContext", "FollowUps", "follow_up_claim"]

@@ -25,7 +25,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
-from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.intake import NewClaim
@@ -41,6 +40,7 @@ from handlers.runtime import (
     TransientError,
     derive_message_id,
 )
+from router.followups import AttachmentResult, StatusCheckResult
 from router.messages import (
     CLAIM_PAYMENT_SCHEMA,
     CLAIM_SUBMISSION_SCHEMA,

@@ -8,9 +8,9 @@ number. A result for a claim the ledger does not know is ignored.
 
 from __future__ import annotations
 
-from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.ledger.store import LedgerUnit
 from handlers.ledger.tables import Claim, FollowUp
+from router.followups import AttachmentResult, StatusCheckResult
 
 __all__ = ["record_partner_result"]
 

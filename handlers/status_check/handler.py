@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 import structlog
 
 from claimflow.settings import Settings
-from handlers.followup.commands import StatusCheckRequest, StatusCheckResult
 from handlers.followup_state.outbound import decode_command, publish_model
 from handlers.followup_state.resources import PartnerResources
 from handlers.partners.errors import PartnerError
@@ -49,6 +48,7 @@ from handlers.status_check.inquiry import (
     result_from,
 )
 from handlers.status_check.store import FINAL_STATES, StatusCheckStore
+from router.followups import StatusCheckRequest, StatusCheckResult
 from router.topics import TopicSet
 
 __all__ = ["StatusCheckHandler", "build_status_check_handler"]

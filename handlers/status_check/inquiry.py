@@ -19,14 +19,14 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from handlers.followup.commands import (
+from handlers.partners.integrex import ClaimInfo, ClaimStatusRequest
+from handlers.partners.integrex_codes import CategoryGroup
+from router.followups import (
     AttachmentRequest,
     StatusCheckRequest,
     StatusCheckResult,
     command_id,
 )
-from handlers.partners.integrex import ClaimInfo, ClaimStatusRequest
-from handlers.partners.integrex_codes import CategoryGroup
 
 __all__ = [
     "FEEDBACK_LOINC_CODES",

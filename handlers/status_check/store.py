@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from handlers.followup.commands import StatusCheckRequest, StatusCheckResult
 from handlers.followup_state.tables import StatusCheckRow, utcnow
+from router.followups import StatusCheckRequest, StatusCheckResult
 
 __all__ = ["FINAL_STATES", "StatusCheckState", "StatusCheckStore"]
 

@@ -27,7 +27,7 @@ from followup_support import (
 )
 
 from handlers.attachment.submission import attachment_control_number
-from handlers.followup.commands import AttachmentResult
+from router.followups import AttachmentResult
 from router.topics import TopicSet
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -26,8 +26,8 @@ from structlog.testing import capture_logs
 
 from handlers.attachment import build_attachment_handler
 from handlers.attachment.submission import attachment_control_number
-from handlers.followup.commands import AttachmentRequest, AttachmentResult
 from handlers.runtime import RunningHandler, running_handler
+from router.followups import AttachmentRequest, AttachmentResult
 from router.topics import HEADERS, TopicSet
 
 pytestmark = [pytest.mark.kafka]

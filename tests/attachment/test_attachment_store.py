@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from claimflow.settings import DatabaseSettings
 from handlers.attachment.store import AttachmentStore
 from handlers.attachment.submission import attachment_control_number
-from handlers.followup.commands import AttachmentResult
 from handlers.followup_state import upgrade
 from handlers.ledger.database import create_engine
+from router.followups import AttachmentResult
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from followup_support import (
 )
 
 from claimflow.devstack.kafka import KafkaBroker, free_port
-from handlers.followup.commands import AttachmentResult, StatusCheckResult
+from router.followups import AttachmentResult, StatusCheckResult
 from router.topic_admin import ensure_topics
 from router.topics import TopicSet
 from sandboxes import availity as availity_app

@@ -15,7 +15,6 @@ import structlog
 from structlog.testing import capture_logs
 
 from claimflow.settings import Settings
-from handlers.followup.commands import AttachmentResult, StatusCheckResult
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger
@@ -28,6 +27,7 @@ from handlers.ledger.tables import (
     TransactionResult,
 )
 from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
+from router.followups import AttachmentResult, StatusCheckResult
 from router.messages import (
     ClaimSubmissionMessage,
     Position,

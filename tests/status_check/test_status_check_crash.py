@@ -20,7 +20,7 @@ from followup_support import (
     status_check,
 )
 
-from handlers.followup.commands import StatusCheckResult
+from router.followups import StatusCheckResult
 from router.topics import TopicSet
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

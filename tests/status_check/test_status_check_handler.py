@@ -23,18 +23,18 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from claimflow.settings import DatabaseSettings
-from handlers.followup.commands import (
-    AttachmentRequest,
-    StatusCheckRequest,
-    StatusCheckResult,
-    command_id,
-)
 from handlers.ledger.database import create_engine
 from handlers.partners.integrex import IntegrexClient
 from handlers.runtime import RunningHandler, running_handler
 from handlers.status_check import build_status_check_handler
 from handlers.status_check.inquiry import FEEDBACK_LOINC_CODES, inquiry_for
 from handlers.status_check.store import StatusCheckStore
+from router.followups import (
+    AttachmentRequest,
+    StatusCheckRequest,
+    StatusCheckResult,
+    command_id,
+)
 from router.topics import HEADERS, TopicSet
 
 pytestmark = [pytest.mark.kafka]

@@ -12,11 +12,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import DatabaseSettings
-from handlers.followup.commands import StatusCheckResult
 from handlers.followup_state import upgrade as upgrade_followups
 from handlers.ledger.database import create_engine
 from handlers.ledger.database import upgrade as upgrade_ledger
 from handlers.status_check.store import StatusCheckStore
+from router.followups import StatusCheckResult
 
 
 @pytest.fixture

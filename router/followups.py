@@ -1,5 +1,8 @@
 """Follow-up commands and their results: the messages between the ledger and the partners.
 
+Part of the topic contract the router owns (like router/messages.py), so that every team
+reading these topics depends on router/ alone.
+
 The ledger handler publishes a ``StatusCheckRequest`` on ``TopicSet.status_check_requests`` or
 an ``AttachmentRequest`` on ``TopicSet.attachment_requests``; the status-check and attachment
 handlers answer with ``StatusCheckResult`` / ``AttachmentResult`` on the results topics, which
