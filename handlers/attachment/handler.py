@@ -61,6 +61,7 @@ from handlers.partners.availity import (
     AvailitySubmissionUnconfirmedError,
 )
 from handlers.partners.errors import PartnerError
+from handlers.partners.metrics import PartnerMetrics
 from handlers.runtime import HandlerContext, InboundMessage, Publisher, TransientError
 from router.followups import AttachmentRequest, AttachmentResult
 from router.topics import TopicSet
@@ -77,7 +78,14 @@ class AttachmentHandler:
 
     name = "attachment"
 
-    def __init__(self, *, settings: Settings, topics: TopicSet, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        topics: TopicSet,
+        publisher: Publisher,
+        metrics: PartnerMetrics | None = None,
+    ) -> None:
         settings.require_secret("availity", "client_secret")
         for field in ("submitter_id", "submitter_state"):
             if not getattr(settings.availity, field):
@@ -90,7 +98,7 @@ class AttachmentHandler:
         )
         self._resources = PartnerResources(
             database=settings.database,
-            open_client=lambda: AvailityClient(settings=settings.availity),
+            open_client=lambda: AvailityClient(settings=settings.availity, metrics=metrics),
             open_store=AttachmentStore,
         )
 
@@ -235,5 +243,8 @@ class AttachmentHandler:
 
 def build_attachment_handler(context: HandlerContext) -> AttachmentHandler:
     return AttachmentHandler(
-        settings=context.settings, topics=context.topics, publisher=context.publisher
+        settings=context.settings,
+        topics=context.topics,
+        publisher=context.publisher,
+        metrics=PartnerMetrics(registry=context.registry),
     )

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from prometheus_client import CollectorRegistry
+
 from claimflow.settings import Settings
 from handlers.runtime.message import InboundMessage
 from router.topics import TopicSet
@@ -74,6 +76,8 @@ class HandlerContext:
     settings: Settings
     topics: TopicSet
     publisher: Publisher
+    registry: CollectorRegistry
+    """The process's metrics registry, served on ``/metrics``: a handler's own metrics go here."""
 
 
 HandlerFactory = Callable[[HandlerContext], Handler]

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from claimflow.health import HealthServer
 from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
@@ -58,7 +59,11 @@ async def running_handler(
         stack.push_async_callback(producer.stop)  # also closes a producer that failed to start
         await producer.start()
         publisher = KafkaPublisher(producer)
-        handler = factory(HandlerContext(settings=settings, topics=topic_set, publisher=publisher))
+        registry = CollectorRegistry()
+        context = HandlerContext(
+            settings=settings, topics=topic_set, publisher=publisher, registry=registry
+        )
+        handler = factory(context)
         if isinstance(handler, Lifecycle):
             await handler.start()
             stack.push_async_callback(handler.stop)
@@ -66,7 +71,7 @@ async def running_handler(
         consumer = AIOKafkaConsumer(
             **consumer_kwargs(settings.kafka, role=f"handler-{handler.name}", group_id=group)
         )
-        metrics = RunnerMetrics(handler.name)
+        metrics = RunnerMetrics(handler.name, registry=registry)
         runner = HandlerRunner(
             handler=handler,
             topic_set=topic_set,

@@ -15,6 +15,7 @@ revoked partitions before the group moves them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +38,10 @@ _log = structlog.get_logger()
 
 _FETCH_TIMEOUT_MS = 200
 _FETCH_MAX_RECORDS = 500
+# Readiness needs a fetch answered by the broker within this time: twice aiokafka's default
+# session timeout (10 s, which ``consumer_kwargs`` leaves as is), so a lost broker turns
+# /readyz to 503 within about half a minute and a slow fetch or two does not.
+_FETCH_STALE_AFTER_MS = 20_000
 
 
 def consumer_group(handler: str, lane: Lane = "production") -> str:
@@ -93,8 +98,21 @@ class HandlerRunner:
         self._commit_lock = asyncio.Lock()
 
     def ready(self) -> bool:
-        """Joined its consumer group and not stopping."""
-        return self._joined and not self._stopping.is_set()
+        """Joined its consumer group, not stopping, and the broker answered a fetch lately."""
+        return self._joined and not self._stopping.is_set() and self._fetching()
+
+    def _fetching(self) -> bool:
+        """Whether a partition being fetched had a fetch answered within the stale bound.
+
+        Paused partitions are not fetched, so they do not count; with nothing to fetch (no
+        partition assigned, or all paused for a backlog) there is nothing to judge by.
+        """
+        fetched = set(self._consumer.assignment()) - set(self._consumer.paused())
+        if not fetched:
+            return True
+        answered = [self._consumer.last_poll_timestamp(tp) for tp in fetched]
+        latest = max((at for at in answered if at is not None), default=None)
+        return latest is not None and time.time() * 1000 - latest < _FETCH_STALE_AFTER_MS
 
     def request_stop(self) -> None:
         self._stopping.set()

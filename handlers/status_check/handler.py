@@ -40,6 +40,7 @@ from handlers.partners.integrex import (
     IntegrexResultNotFoundError,
     IntegrexResultPendingError,
 )
+from handlers.partners.metrics import PartnerMetrics
 from handlers.runtime import HandlerContext, InboundMessage, Publisher, TransientError
 from handlers.status_check.inquiry import (
     IncompleteClaimError,
@@ -65,7 +66,14 @@ class StatusCheckHandler:
 
     name = "status-check"
 
-    def __init__(self, *, settings: Settings, topics: TopicSet, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        topics: TopicSet,
+        publisher: Publisher,
+        metrics: PartnerMetrics | None = None,
+    ) -> None:
         # Fail at start-up, with the setting's name, when the credentials are not configured.
         settings.require_secret("integrex", "client_secret")
         self._settings = settings
@@ -73,7 +81,7 @@ class StatusCheckHandler:
         self._publisher = publisher
         self._resources = PartnerResources(
             database=settings.database,
-            open_client=lambda: IntegrexClient(settings=settings.integrex),
+            open_client=lambda: IntegrexClient(settings=settings.integrex, metrics=metrics),
             open_store=StatusCheckStore,
         )
 
@@ -192,5 +200,8 @@ class StatusCheckHandler:
 
 def build_status_check_handler(context: HandlerContext) -> StatusCheckHandler:
     return StatusCheckHandler(
-        settings=context.settings, topics=context.topics, publisher=context.publisher
+        settings=context.settings,
+        topics=context.topics,
+        publisher=context.publisher,
+        metrics=PartnerMetrics(registry=context.registry),
     )

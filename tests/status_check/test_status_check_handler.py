@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from followup_support import (
     INTEGREX_SECRET,
@@ -308,3 +309,24 @@ async def test_logs_carry_neither_phi_nor_secrets_nor_tokens(
     for value in (*PHI_VALUES, INTEGREX_SECRET, *integrex_sandbox.tokens_issued()):
         assert value not in text
     assert any(e.get("command_id") == command.command_id for e in logs)
+
+
+async def test_the_handler_process_serves_its_integrex_metrics_without_phi_or_secrets(
+    kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    await integrex_sandbox.configure(category_code="F1", status_code="65")
+    async with status_checks(kafka, topics, sqlite_url, integrex_sandbox, tmp_path) as running:
+        await ask(kafka, topics, status_check())
+        base = f"http://127.0.0.1:{running.health.port}"
+        async with httpx.AsyncClient(base_url=base) as client:
+            metrics = (await client.get("/metrics")).text
+
+    assert "claimflow_partner_requests_total{" in metrics
+    assert 'partner="integrex"' in metrics
+    assert "claimflow_partner_request_seconds_bucket{" in metrics
+    assert 'claimflow_partner_token_fetches_total{partner="integrex"}' in metrics
+    assert "claimflow_partner_circuit_rejections_total" in metrics
+    assert "claimflow_handler_processed_total" in metrics
+    assert INTEGREX_SECRET not in metrics
+    for value in PHI_VALUES:
+        assert value not in metrics
