@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 import httpx
 import structlog
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from claimflow.settings import AvailitySettings, MissingSecretError
+from claimflow.settings import AvailitySettings
 from handlers.partners.availity_errors import (
     ERROR_KINDS,
     AvailityAuthError,
@@ -112,13 +112,8 @@ class AvailityClient(PartnerClient):
         settings: AvailitySettings,
         metrics: PartnerMetrics | None = None,
     ) -> None:
-        if not settings.client_id:
-            raise MissingSecretError("CLAIMFLOW_AVAILITY__CLIENT_ID")
-        if settings.client_secret is None or not settings.client_secret.get_secret_value():
-            raise MissingSecretError("CLAIMFLOW_AVAILITY__CLIENT_SECRET")
+        self._client_id, self._client_secret = self._credentials(settings)
         self._settings = settings
-        self._client_id: str = settings.client_id
-        self._client_secret: SecretStr = settings.client_secret
         self._final = frozenset(status.upper() for status in settings.final_statuses)
         http = httpx.AsyncClient(
             base_url=settings.base_url,

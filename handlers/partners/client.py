@@ -15,7 +15,9 @@ from types import TracebackType
 from typing import ClassVar, Protocol, Self, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
+from claimflow.settings import MissingSecretError
 from handlers.partners.connection import ErrorKinds, PartnerConnection
 from handlers.partners.metrics import PartnerMetrics
 from handlers.partners.oauth import AccessToken, TokenCache
@@ -47,10 +49,31 @@ class ResilienceSettings(Protocol):
     def circuit_reset_seconds(self) -> float: ...
 
 
+class Credentials(Protocol):
+    """The OAuth2 client credentials a partner's settings group carries."""
+
+    @property
+    def client_id(self) -> str | None: ...
+
+    @property
+    def client_secret(self) -> SecretStr | None: ...
+
+
 class PartnerClient:
     """One per partner per process: one connection pool, token, rate limit and circuit breaker."""
 
     partner: ClassVar[str]
+
+    @classmethod
+    def _credentials(cls, settings: Credentials) -> tuple[str, SecretStr]:
+        """The client id and secret, or stop start-up naming the missing one's variable."""
+        prefix = f"CLAIMFLOW_{cls.partner.upper()}__"
+        if not settings.client_id:
+            raise MissingSecretError(f"{prefix}CLIENT_ID")
+        secret = settings.client_secret
+        if secret is None or not secret.get_secret_value():
+            raise MissingSecretError(f"{prefix}CLIENT_SECRET")
+        return settings.client_id, secret
 
     def __init__(
         self,

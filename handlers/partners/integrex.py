@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 import httpx
 import structlog
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from claimflow.settings import IntegrexSettings, MissingSecretError
+from claimflow.settings import IntegrexSettings
 from handlers.partners.client import PartnerClient
 from handlers.partners.integrex_errors import (
     ERROR_KINDS,
@@ -85,13 +85,8 @@ class IntegrexClient(PartnerClient):
         settings: IntegrexSettings,
         metrics: PartnerMetrics | None = None,
     ) -> None:
-        if not settings.client_id:
-            raise MissingSecretError("CLAIMFLOW_INTEGREX__CLIENT_ID")
-        if settings.client_secret is None or not settings.client_secret.get_secret_value():
-            raise MissingSecretError("CLAIMFLOW_INTEGREX__CLIENT_SECRET")
+        self._client_id, self._client_secret = self._credentials(settings)
         self._settings = settings
-        self._client_id: str = settings.client_id
-        self._client_secret: SecretStr = settings.client_secret
         http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={"accept": "application/json", "env": settings.env},
