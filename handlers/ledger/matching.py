@@ -1,13 +1,19 @@
 """Matching a claim payment to the ledger's claim, strongest evidence first.
 
-1. ``submission_number``: the payment's SubmissionNumber (CLP01) equals our claim number once
-   both are normalised (trimmed, upper-cased, separators stripped).
-2. ``control_number``: the payer's ControlNumber (CLP07) was remembered from an earlier
+1. ``submission_number``: the payment's SubmissionNumber (CLP01) is our claim number exactly
+   (only surrounding spaces trimmed).
+2. ``submission_number_normalised``: equal once both are normalised (upper-cased, spaces and
+   separators stripped, leading zeros dropped: ``" abc-00123 "`` is ``ABC00123``, ``0042`` is
+   ``42``). Its own, lower confidence; two claims with the same normalised number are a
+   collision and go to review.
+3. ``control_number``: the payer's ControlNumber (CLP07) was remembered from an earlier
    payment of a claim (needed for reversals, corrections and later payments).
-3. ``submission_number_prefix``: the payer truncated our claim number (some cut to 17 or 20
+4. ``submission_number_prefix``: the payer truncated our claim number (some cut to 17 or 20
    characters); only for long keys, and only where the charged amounts agree.
-4. ``demographic``: patient last name, first name (exact or prefix), date of birth and member
-   id, after hard filters on the total charge and the service dates. Never auto-posted: a unique
+5. ``demographic``: patient last name, first name (exact or prefix), date of birth and member
+   id, after hard filters on the total charge and the service dates. Names are compared folded
+   (``fold_name``: NFKD, marks stripped, Ø/ß/Æ/Œ/Ł/Þ transliterated, upper case, punctuation
+   dropped; letters of every script kept). Never auto-posted: a unique
    demographic candidate is *suggested* and the payment goes to review.
 
 Several candidates at any step is never a guess: the result is ``needs_review``. No candidate
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -33,6 +40,7 @@ __all__ = [
     "MatchResult",
     "MatchStatus",
     "PaymentKeys",
+    "fold_name",
     "match_payment",
     "normalise_key",
     "normalise_name",
@@ -43,12 +51,55 @@ _SEPARATORS = re.compile(r"[^0-9A-Z]")
 
 
 def normalise_key(value: str | None) -> str:
-    """``" 667-296 59983 "`` -> ``"66729659983"``: the form every claim number is compared in."""
-    return _SEPARATORS.sub("", value.upper()) if value else ""
+    """``" 667-296 59983 "`` -> ``"66729659983"``, ``"0042"`` -> ``"42"``: the normalised tier.
+
+    Upper case, every character but letters and digits dropped, leading zeros dropped (a
+    number of zeros only is ``"0"``).
+    """
+    if not value:
+        return ""
+    key = _SEPARATORS.sub("", value.upper())
+    return key.lstrip("0") or ("0" if key else "")
+
+
+# Letters NFKD does not take apart into a base letter and a mark.
+_TRANSLITERATION = str.maketrans(
+    {
+        "Ø": "O",
+        "ø": "o",
+        "ß": "ss",
+        "ẞ": "SS",
+        "Æ": "AE",
+        "æ": "ae",
+        "Œ": "OE",
+        "œ": "oe",
+        "Ł": "L",
+        "ł": "l",
+        "Đ": "D",
+        "đ": "d",
+        "Ð": "D",
+        "ð": "d",
+        "Þ": "TH",
+        "þ": "th",
+        "\u0131": "i",  # dotless i
+        "Ħ": "H",
+        "ħ": "h",
+    }
+)
+
+
+def fold_name(value: str | None) -> str:
+    """``"Núñez-Ødegård"`` -> ``"NUNEZODEGARD"``; ``"山田"`` stays ``"山田"`` (never dropped)."""
+    if not value:
+        return ""
+    text = unicodedata.normalize("NFKD", value.translate(_TRANSLITERATION))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).upper()
+    return "".join(ch for ch in text if ch.isalnum())
 
 
 def normalise_name(value: str | None) -> str:
-    return _SEPARATORS.sub("", value.upper()) if value else ""
+    """The form every patient name is compared in (``fold_name``)."""
+    return fold_name(value)
 
 
 def _normalise_member(value: str | None) -> str:
@@ -63,6 +114,7 @@ class MatchStatus(enum.Enum):
 
 class MatchMethod(enum.Enum):
     SUBMISSION_NUMBER = "submission_number"
+    SUBMISSION_NUMBER_NORMALISED = "submission_number_normalised"
     CONTROL_NUMBER = "control_number"
     SUBMISSION_NUMBER_PREFIX = "submission_number_prefix"
     DEMOGRAPHIC = "demographic"
@@ -71,6 +123,7 @@ class MatchMethod(enum.Enum):
 
 _CONFIDENCE = {
     MatchMethod.SUBMISSION_NUMBER: Decimal("1.00"),
+    MatchMethod.SUBMISSION_NUMBER_NORMALISED: Decimal("0.97"),
     MatchMethod.CONTROL_NUMBER: Decimal("0.95"),
     MatchMethod.SUBMISSION_NUMBER_PREFIX: Decimal("0.85"),
     MatchMethod.DEMOGRAPHIC: Decimal("0.60"),
@@ -209,10 +262,17 @@ def _same_person(keys: PaymentKeys, candidate: Candidate) -> bool:
 async def match_payment(keys: PaymentKeys, lookup: CandidateLookup) -> MatchResult:
     """The best match for one claim payment, or why there is none (module docstring)."""
     key = normalise_key(keys.submission_number)
-    if key and (
-        found := _decide(MatchMethod.SUBMISSION_NUMBER, await lookup.by_claim_key(key), post=True)
-    ):
-        return found
+    if key:
+        same_key = await lookup.by_claim_key(key)
+        exact = (keys.submission_number or "").strip()
+        if found := _decide(
+            MatchMethod.SUBMISSION_NUMBER,
+            [c for c in same_key if c.claim_number.strip() == exact],
+            post=True,
+        ):
+            return found
+        if found := _decide(MatchMethod.SUBMISSION_NUMBER_NORMALISED, same_key, post=True):
+            return found
     control = normalise_key(keys.control_number)
     if control and (
         found := _decide(
