@@ -48,18 +48,18 @@ __all__ = [
 
 MIN_PREFIX_LENGTH = 10
 _SEPARATORS = re.compile(r"[^0-9A-Z]")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 
 
 def normalise_key(value: str | None) -> str:
     """``" 667-296 59983 "`` -> ``"66729659983"``, ``"0042"`` -> ``"42"``: the normalised tier.
 
-    Upper case, every character but letters and digits dropped, leading zeros dropped (a
-    number of zeros only is ``"0"``).
+    Upper case, every character but letters and digits dropped, and the leading zeros of
+    every run of digits (``"ACCT-000451"`` -> ``"ACCT451"``; ``"000"`` -> ``"0"``).
     """
     if not value:
         return ""
-    key = _SEPARATORS.sub("", value.upper())
-    return key.lstrip("0") or ("0" if key else "")
+    return _LEADING_ZEROS.sub("", _SEPARATORS.sub("", value.upper()))
 
 
 # Letters NFKD does not take apart into a base letter and a mark.

@@ -9,10 +9,13 @@ import pytest
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from tests.ledger.corpus import CORPUS, Case
+from tests.ledger.corpus_rules import RULE_CASES
 from tests.ledger.support import reconciliations, run_steps, transaction_checks
 
+CASES = CORPUS + RULE_CASES
 
-@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_corpus_case_has_its_expected_outcome(
     case: Case, ledger: ClaimLedger, poster: Poster
 ) -> None:
