@@ -7,7 +7,7 @@
 - every column that holds a value from a payment notification becomes ``TEXT`` on PostgreSQL
   (SQLite never enforced the lengths): a long control number or amount is stored as given;
 - claim and control-number keys and folded patient names are recomputed (leading zeros dropped,
-  names Unicode-folded).
+  names Unicode-folded), on claims, remembered control numbers and unresolved parked payments.
 
 Revision ID: 0002_ledger_rules
 Revises: 0001
@@ -15,6 +15,7 @@ Revises: 0001
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
@@ -102,6 +103,34 @@ def upgrade() -> None:
     _rekey("claims", "claim_key", "claim_number", normalise_key)
     _rekey("claims", "patient_last_key", "patient_last_name", fold_name)
     _rekey("claim_identifiers", "value_key", "value", normalise_key)
+    _rekey_parked()
+
+
+def _rekey_parked() -> None:
+    """Parked payments: claim keys in the new form, and the folded patient last name."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text("SELECT id, payload FROM parked_payments WHERE resolved_at IS NULL")
+    ).all()
+    for row_id, payload in rows:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            continue
+        claim = message.get("claim") or {}
+        demographics = (message.get("patient") or {}).get("Demographics") or {}
+        bind.execute(
+            sa.text(
+                "UPDATE parked_payments SET submission_key = :submission, control_key = :control,"
+                " patient_last_key = :last WHERE id = :id"
+            ),
+            {
+                "submission": normalise_key(claim.get("SubmissionNumber")),
+                "control": normalise_key(claim.get("ControlNumber")),
+                "last": fold_name(demographics.get("LastName")) or None,
+                "id": row_id,
+            },
+        )
 
 
 def downgrade() -> None:
