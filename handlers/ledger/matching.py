@@ -16,7 +16,10 @@
    dropped; letters of every script kept). Never auto-posted: a unique
    demographic candidate is *suggested* and the payment goes to review.
 
-Several candidates at any step is never a guess: the result is ``needs_review``. No candidate
+Several candidates at any step is never a guess: the result is ``needs_review``, with the
+candidates ranked (demographic: member id, exact first name, date of birth and service date
+agreeing rank a claim higher; otherwise by ledger id). A claim that arrives later re-ranks
+them (posting.Poster.add_claim). No candidate
 at all is ``unmatched`` (the ledger parks the payment until its claim arrives).
 """
 
@@ -213,7 +216,8 @@ class MatchResult:
 
 
 def _decide(method: MatchMethod, found: Sequence[Candidate], *, post: bool) -> MatchResult | None:
-    ids = tuple(sorted({c.claim_id for c in found}))
+    """One claim: matched (or suggested); several: review, candidates in the order given."""
+    ids = tuple(dict.fromkeys(c.claim_id for c in found))
     if not ids:
         return None
     if len(ids) > 1:
@@ -244,6 +248,21 @@ def _dates_overlap(keys: PaymentKeys, candidate: Candidate) -> bool:
     return start <= c_end and c_start <= end
 
 
+def _closeness(keys: PaymentKeys, candidate: Candidate) -> int:
+    """How much more than the hard filters a demographic candidate agrees on (ranks review)."""
+    score = 0
+    if normalise_name(keys.patient_first_name) == normalise_name(candidate.patient_first_name):
+        score += 1
+    if keys.patient_dob is not None and keys.patient_dob == candidate.patient_dob:
+        score += 1
+    members = {_normalise_member(m) for m in keys.member_ids}
+    if candidate.member_id and _normalise_member(candidate.member_id) in members:
+        score += 2
+    if keys.service_start is not None and keys.service_start == candidate.service_start:
+        score += 1
+    return score
+
+
 def _same_person(keys: PaymentKeys, candidate: Candidate) -> bool:
     first, c_first = (
         normalise_name(keys.patient_first_name),
@@ -263,7 +282,7 @@ async def match_payment(keys: PaymentKeys, lookup: CandidateLookup) -> MatchResu
     """The best match for one claim payment, or why there is none (module docstring)."""
     key = normalise_key(keys.submission_number)
     if key:
-        same_key = await lookup.by_claim_key(key)
+        same_key = sorted(await lookup.by_claim_key(key), key=lambda c: c.claim_id)
         exact = (keys.submission_number or "").strip()
         if found := _decide(
             MatchMethod.SUBMISSION_NUMBER,
@@ -276,21 +295,29 @@ async def match_payment(keys: PaymentKeys, lookup: CandidateLookup) -> MatchResu
     control = normalise_key(keys.control_number)
     if control and (
         found := _decide(
-            MatchMethod.CONTROL_NUMBER, await lookup.by_control_number(control), post=True
+            MatchMethod.CONTROL_NUMBER,
+            sorted(await lookup.by_control_number(control), key=lambda c: c.claim_id),
+            post=True,
         )
     ):
         return found
     if len(key) >= MIN_PREFIX_LENGTH:
-        prefixed = [c for c in await lookup.by_claim_key_prefix(key) if _same_charge(keys, c)]
+        prefixed = sorted(
+            (c for c in await lookup.by_claim_key_prefix(key) if _same_charge(keys, c)),
+            key=lambda c: c.claim_id,
+        )
         if found := _decide(MatchMethod.SUBMISSION_NUMBER_PREFIX, prefixed, post=True):
             return found
     last = normalise_name(keys.patient_last_name)
     if last:
-        people = [
-            c
-            for c in await lookup.by_patient(last)
-            if _same_charge(keys, c) and _dates_overlap(keys, c) and _same_person(keys, c)
-        ]
+        people = sorted(
+            (
+                c
+                for c in await lookup.by_patient(last)
+                if _same_charge(keys, c) and _dates_overlap(keys, c) and _same_person(keys, c)
+            ),
+            key=lambda c: (-_closeness(keys, c), c.claim_id),
+        )
         if found := _decide(MatchMethod.DEMOGRAPHIC, people, post=False):
             return found
     return MatchResult(

@@ -187,3 +187,15 @@ async def test_a_reversal_matches_its_claim_by_the_absolute_charge() -> None:
         keys("NOPE", charged_amount=Decimal("-100.00")), Claims([person(1, "X-1")])
     )
     assert result.candidates == (1,)
+
+
+async def test_review_candidates_are_ranked_by_how_much_more_agrees() -> None:
+    lookup = Claims(
+        [
+            person(1, "R-1", patient_first_name="Timothy"),
+            person(2, "R-2", patient_first_name="Tim", member_id="M-77"),
+        ]
+    )
+    result = await match_payment(keys("GARBLED", member_ids=("M-77",)), lookup)
+    assert result.status is MatchStatus.NEEDS_REVIEW
+    assert result.candidates == (2, 1)
