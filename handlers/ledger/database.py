@@ -12,6 +12,7 @@ this claimflow's head revision stops the command with ``SchemaNotMigrated`` or
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from claimflow.errors import (
     DatabaseUnavailable,
+    FileProblem,
     SchemaNotMigrated,
     SchemaTooNew,
     database_location,
@@ -78,18 +80,35 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 @asynccontextmanager
 async def _begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()``, with a failure to connect told as ``DatabaseUnavailable``."""
+    where = database_location(str(engine.url))
+    if engine.dialect.name == "sqlite":
+        _open_sqlite_file(engine.url.database, where)
     try:
         connection = await engine.connect()
     except (OSError, DBAPIError) as exc:
         raise DatabaseUnavailable(
-            f"cannot open the ledger database {database_location(str(engine.url))} "
-            f"({type(exc).__name__}); start it or fix CLAIMFLOW_DATABASE__URL"
+            f"cannot open the ledger database {where} ({type(exc).__name__}); "
+            "start it or fix CLAIMFLOW_DATABASE__URL"
         ) from exc
     try:
         async with connection.begin():
             yield connection
     finally:
         await connection.close()
+
+
+def _open_sqlite_file(database: str | None, where: str) -> None:
+    """Open (or create) the SQLite file once, synchronously: a directory that is not writable
+    is told as ``FileProblem`` (aiosqlite's worker thread would outlive the event loop)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        sqlite3.connect(database).close()
+    except sqlite3.Error as exc:
+        raise FileProblem(
+            f"cannot open the SQLite ledger {where}: is its directory writable? "
+            "Or set CLAIMFLOW_DATABASE__URL"
+        ) from exc
 
 
 def _revisions(connection: Connection) -> tuple[set[str], set[str], set[str]]:
