@@ -187,9 +187,17 @@ def _from_settings(exc: BaseException) -> CommandError | None:
 
     if not isinstance(exc, ValidationError):
         return None
+    from claimflow.settings import Settings
+
     errors = exc.errors(include_input=False, include_url=False)
     first = errors[0]
-    where = "__".join(str(part) for part in first["loc"]).upper()
+    # A group validated on its own (``ReceiverSettings`` from ``serve --port``) names its group.
+    groups = {
+        getattr(field.annotation, "__name__", ""): name
+        for name, field in Settings.model_fields.items()
+    }
+    loc = [groups[exc.title], *first["loc"]] if exc.title in groups else list(first["loc"])
+    where = "__".join(str(part) for part in loc).upper()
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return BadSetting(f"invalid setting CLAIMFLOW_{where}: {first['msg']}{more}")
 

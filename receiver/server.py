@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,6 +69,8 @@ def serve(settings: Settings) -> int:
         # Redox waits for our answer; give in-flight publishes time to finish on shutdown.
         timeout_graceful_shutdown=int(settings.kafka.publish_timeout_seconds) + 5,
     )
+    host, port = listener.getsockname()[:2]
+    structlog.get_logger("receiver.server").info("starting", url=f"http://{host}:{port}")
     try:
         uvicorn.Server(config).run(sockets=[listener])
     except SystemExit:  # uvicorn's STARTUP_FAILURE: say why, not just that

@@ -10,6 +10,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
@@ -19,9 +20,11 @@ from claimflow.cli import build_parser, main
 from claimflow.devstack.kafka import free_port
 from claimflow.errors import (
     BadSetting,
+    BrokerRefusedAuth,
     DatabaseUnavailable,
     ExitCode,
     FileProblem,
+    PartnerUnavailable,
     database_location,
     from_exception,
 )
@@ -218,6 +221,33 @@ def test_an_invalid_setting_names_the_variable_never_its_value() -> None:
     assert error.exit_code == ExitCode.USAGE
     assert str(error).startswith("invalid setting CLAIMFLOW_PORT: ")
     assert "4111" not in str(error)
+
+
+def test_a_setting_of_one_group_is_named_with_its_group() -> None:
+    from claimflow.settings import ReceiverSettings
+
+    with pytest.raises(ValidationError) as raised:
+        ReceiverSettings.model_validate({"port": 0})
+    error = from_exception(raised.value, None)
+    assert str(error).startswith("invalid setting CLAIMFLOW_RECEIVER__PORT: ")
+
+
+def test_kafka_refusing_our_credentials_is_a_configuration_error() -> None:
+    from aiokafka.errors import SaslAuthenticationFailed
+
+    error = from_exception(SaslAuthenticationFailed(), None)
+    assert isinstance(error, BrokerRefusedAuth)
+    assert error.exit_code == ExitCode.USAGE
+    assert "CLAIMFLOW_KAFKA__SASL_USERNAME" in str(error)
+
+
+def test_a_partner_that_does_not_answer_is_unavailable_naming_its_url() -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:8091/oauth/token?secret=no")
+    error = from_exception(httpx.ConnectError("refused", request=request), None)
+    assert isinstance(error, PartnerUnavailable)
+    assert error.exit_code == ExitCode.UNAVAILABLE
+    assert "http://127.0.0.1:8091/oauth/token (ConnectError)" in str(error)
+    assert "secret" not in str(error)
 
 
 def test_a_missing_file_is_named_with_the_reason() -> None:
