@@ -110,7 +110,7 @@ def progress(
         TextColumn(unit),
         TimeElapsedColumn(),
     )
-    with RichProgress(*columns, console=console, transient=False) as bar:
+    with RichProgress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
 
         class _Bar:
