@@ -9,7 +9,8 @@
             ...
             bar.advance()        # or bar.advance(n) after a batch of n
 
-``total=None`` when the amount is unknown (a spinner and the count so far). Progress goes to
+``total=None`` when the amount is unknown (a spinner and the count so far); ``unit=""`` for a
+wait that counts nothing (``advance(0)`` on each poll: a spinner and the time). Progress goes to
 stderr, so stdout stays what the command answers. On a terminal it is a rich progress bar
 (colourless when ``NO_COLOR`` is set, https://no-color.org); otherwise (a pipe, a log file,
 Kubernetes) one plain line every ``interval`` seconds, ``importing claims: 1200/5000 claims,
@@ -56,8 +57,9 @@ class _PlainProgress:
     def _print(self) -> None:
         self._last = time.monotonic()
         count = f"{self._done}/{self._total}" if self._total is not None else f"{self._done}"
+        done = f"{count} {self._unit}, " if self._unit else ""  # unit "": a wait, time only
         elapsed = self._last - self._started
-        print(f"{self._label}: {count} {self._unit}, {elapsed:.0f}s", file=self._stream)
+        print(f"{self._label}: {done}{elapsed:.0f}s", file=self._stream)
         self._stream.flush()
         self._printed = True
 
@@ -102,12 +104,11 @@ def progress(
     )
 
     console = Console(file=out, no_color="NO_COLOR" in os.environ or None)
+    count = MofNCompleteColumn() if total is not None else TextColumn("{task.completed}")
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn() if total is not None else TextColumn("{task.completed}"),
-        TextColumn(unit),
+        *((BarColumn(), count, TextColumn(unit)) if unit else ()),
         TimeElapsedColumn(),
     )
     with RichProgress(*columns, console=console, transient=True) as bar:

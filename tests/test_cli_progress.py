@@ -52,3 +52,10 @@ def test_a_terminal_gets_a_bar_without_colour_under_no_color(
     assert "importing claims" in text
     assert "2/2" in text
     assert not re.search(r"\x1b\[[0-9;]*3[0-9]m", text)  # no foreground colour codes
+
+
+def test_a_wait_reports_only_the_time_it_takes() -> None:
+    out = io.StringIO()
+    with progress("kafka starting on 127.0.0.1:9092", unit="", stream=out, interval=0.0) as bar:
+        bar.advance(0)
+    assert out.getvalue().splitlines()[0].startswith("kafka starting on 127.0.0.1:9092: 0s")
