@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from claimflow.listening import bind_listener
+
 __all__ = ["HealthServer", "build_health_app"]
 
 
@@ -77,14 +79,12 @@ class HealthServer:
 
     async def start(self) -> None:
         """Bind the socket (errors raise here) and serve until :meth:`stop`."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bind_listener(
+            self._host,
+            self._port,
+            what="the health server",
+            setting="CLAIMFLOW_HANDLERS__HEALTH_PORT",
+        )
         self._socket = sock
         self._task = asyncio.create_task(self._server.serve([sock]), name="health-server")
         while not self._server.started:

@@ -38,8 +38,12 @@ def _renderer(settings: LoggingSettings, stream: TextIO) -> Processor:
 
 
 def configure_logging(settings: LoggingSettings, *, stream: TextIO | None = None) -> None:
-    """Route structlog and stdlib logging to ``stream`` (stderr) through one redacted chain."""
-    out = stream if stream is not None else sys.stderr
+    """Route structlog and stdlib logging to ``stream`` (stdout) through one redacted chain.
+
+    stdout, because stderr is for people: a failed command prints its one line there
+    (``claimflow.cli``), and progress bars go there.
+    """
+    out = stream if stream is not None else sys.stdout
     level = logging.getLevelNamesMapping()[settings.level]
     context: list[Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -20,6 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from claimflow.errors import BadSetting
+
 __all__ = [
     "AvailitySettings",
     "ConfigurationError",
@@ -38,15 +40,21 @@ __all__ = [
 Lane = Literal["production", "test"]
 
 
-class ConfigurationError(ValueError):
-    """Configuration that stops start-up; its message is one line naming what is wrong."""
+class ConfigurationError(BadSetting, ValueError):
+    """Configuration that stops start-up; its message is one line naming what is wrong.
+
+    A ``claimflow.errors.BadSetting``: the command exits with code 2.
+    """
 
 
 class MissingSecretError(ConfigurationError):
     """A secret that this role needs is not configured."""
 
     def __init__(self, env_name: str) -> None:
-        super().__init__(f"missing required secret {env_name}")
+        super().__init__(
+            f"missing required secret {env_name}: set it, or mount it as a file in "
+            "CLAIMFLOW_SECRETS_DIR"
+        )
         self.env_name = env_name
 
 

@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
+
+from claimflow.errors import UsageError
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this part's subcommands; heavy imports happen inside the command functions."""
-    handle = subparsers.add_parser("handle", help="run one Kafka handler until SIGTERM")
+    handle = subparsers.add_parser(
+        "handle",
+        help="run one Kafka handler until SIGTERM",
+        epilog="example: claimflow handle ledger",
+    )
     handle.add_argument("name", metavar="NAME", help="the handler to run")
     handle.set_defaults(run=_handle)
 
-    dlq = subparsers.add_parser("dlq", help="dead-letter topics of the handlers")
+    dlq = subparsers.add_parser(
+        "dlq",
+        help="dead-letter topics of the handlers",
+        epilog="example: claimflow dlq replay ledger --dry-run",
+    )
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     replay = dlq_commands.add_parser(
-        "replay", help="move a handler's dead letters back to their original topics"
+        "replay",
+        help="move a handler's dead letters back to their original topics",
+        epilog="example: claimflow dlq replay ledger --dry-run --limit 10",
     )
     replay.add_argument("handler", metavar="HANDLER", help="whose dead-letter topic to replay")
     replay.add_argument(
@@ -61,8 +72,7 @@ def _handle(args: argparse.Namespace) -> int:
     factory = HANDLER_FACTORIES.get(args.name)
     if factory is None:
         known = ", ".join(sorted(HANDLER_FACTORIES)) or "none yet"
-        print(f"claimflow: unknown handler {args.name!r}; known: {known}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown handler {args.name!r}; known: {known}")
     settings = load_settings()
     configure_logging(settings.logging)
     asyncio.run(serve_handler(settings, factory))
@@ -71,6 +81,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from claimflow.logging import configure_logging
+    from claimflow.progress import progress
     from claimflow.settings import load_settings
     from handlers.runtime import replay_dead_letters
     from router.topics import TopicSet
@@ -80,20 +91,26 @@ def _replay(args: argparse.Namespace) -> int:
     lane = args.lane or settings.handlers.lane
     topic_set = TopicSet(prefix=settings.kafka.topic_prefix, lane=lane)
     topic = topic_set.handler_dead_letter(args.handler)
+
+    def echo(line: str) -> None:  # one line per dead letter seen
+        print(line)
+        bar.advance()
+
     try:
-        summary = asyncio.run(
-            replay_dead_letters(
-                settings.kafka,
-                topic_set,
-                args.handler,
-                dry_run=args.dry_run,
-                limit=args.limit,
-                echo=print,
+        with progress(f"dlq replay {args.handler}", args.limit, unit="dead letters") as bar:
+            summary = asyncio.run(
+                replay_dead_letters(
+                    settings.kafka,
+                    topic_set,
+                    args.handler,
+                    dry_run=args.dry_run,
+                    limit=args.limit,
+                    echo=echo,
+                )
             )
-        )
-    except LookupError as exc:
-        print(f"claimflow: {exc}", file=sys.stderr)
-        return 2
+    except LookupError as exc:  # no such handler's dead-letter topic
+        known = "ledger, status-check, attachment"
+        raise UsageError(f"{exc}; is {args.handler!r} a handler ({known})?") from exc
     if args.dry_run:
         print(f"dry run: {summary.seen} dead letters on {topic} would be replayed")
     else:

@@ -25,7 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this part's subcommands; heavy imports happen inside the command functions."""
     serve = subparsers.add_parser(
-        "serve", help="run the receiver: Redox webhooks -> Kafka (Starlette + uvicorn)"
+        "serve",
+        help="run the receiver: Redox webhooks -> Kafka (Starlette + uvicorn)",
+        epilog="example: CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN=... claimflow serve --port 8080",
     )
     serve.add_argument("--host", help="interface to listen on (default: CLAIMFLOW_RECEIVER__HOST)")
     serve.add_argument(

@@ -10,6 +10,14 @@ import argparse
 import os
 from typing import Any
 
+from claimflow.errors import (
+    CommandError,
+    DataRefused,
+    DependencyUnavailable,
+    FileProblem,
+    UsageError,
+)
+
 __all__ = ["register"]
 
 _DEFAULT_PORTS = {"integrex": 8091, "availity": 8092}
@@ -18,7 +26,9 @@ _DEFAULT_PORTS = {"integrex": 8091, "availity": 8092}
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this part's subcommands; heavy imports happen inside the command functions."""
     parser = subparsers.add_parser(
-        "sandbox", help="Serve a fake Integrex or Availity API for local runs and tests."
+        "sandbox",
+        help="Serve a fake Integrex or Availity API for local runs and tests.",
+        epilog="example: claimflow sandbox integrex --port 8091 --category-code R4",
     )
     parser.add_argument("partner", choices=sorted(_DEFAULT_PORTS), help="Which partner to play.")
     parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
@@ -88,14 +98,23 @@ def _serve(args: argparse.Namespace) -> int:
             token_lifetime_seconds=args.token_lifetime or 300,
             status_sequence=["PENDING"] * args.pending_polls + ["SUBMITTED"],
         )
+    from claimflow.listening import bind_listener
+
     port = args.port if args.port is not None else _DEFAULT_PORTS[args.partner]
-    uvicorn.run(app, host=args.host, port=port, log_level="info", lifespan="off")
+    listener = bind_listener(args.host, port, what=f"the {args.partner} sandbox", setting="--port")
+    print(f"{args.partner} sandbox on http://{args.host}:{port}", flush=True)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="off")).run([listener])
+    finally:
+        listener.close()
     return 0
 
 
 def _register_send_sample(subparsers: argparse._SubParsersAction[Any]) -> None:
     send = subparsers.add_parser(
-        "send-sample", help="Post Redox's Claim.PaymentBatch sample to URL as Redox would."
+        "send-sample",
+        help="Post Redox's Claim.PaymentBatch sample to URL as Redox would.",
+        epilog="example: claimflow send-sample http://127.0.0.1:8080/webhooks/redox --fresh-log-id",
     )
     send.add_argument("url", help="The webhook URL, e.g. http://127.0.0.1:8080/webhooks/redox")
     send.add_argument(
@@ -117,27 +136,53 @@ def _register_send_sample(subparsers: argparse._SubParsersAction[Any]) -> None:
 def _send_sample(args: argparse.Namespace) -> int:
     import asyncio
     import json
-    import sys
     from pathlib import Path
 
-    from sandboxes.redox_sender import RedoxSender, load_sample
+    from sandboxes.redox_sender import Delivery, RedoxSender, load_sample
 
     token = args.token or os.environ.get("CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN")
     if not token:
         # What `claimflow dev up` (make run) configures: the README's second-shell command.
         from claimflow.devstack.stack import DEV_VERIFICATION_TOKEN
 
-        print("send-sample: no token given, using the local dev stack's", file=sys.stderr)
+        print("send-sample: no token given, using the local dev stack's")
         token = DEV_VERIFICATION_TOKEN
-    payload = json.loads(Path(args.file).read_bytes()) if args.file else load_sample()
+    try:
+        payload = json.loads(Path(args.file).read_bytes()) if args.file else load_sample()
+    except ValueError as exc:  # not JSON (OSError: claimflow.cli names the file)
+        raise FileProblem(f"{args.file} is not a JSON webhook ({type(exc).__name__})") from exc
 
-    async def send() -> int:
+    async def send() -> Delivery:
         async with RedoxSender(token=token, max_attempts=args.attempts) as sender:
             delivery = await sender.deliver(args.url, payload, fresh_log_id=args.fresh_log_id)
         for number, attempt in enumerate(delivery.attempts, 1):
             outcome = attempt.status if attempt.status is not None else attempt.error
             print(f"attempt {number} ({attempt.attempt_id}): {outcome}")
         print(f"log id {delivery.log_id}: {'delivered' if delivery.delivered else 'failed'}")
-        return 0 if delivery.delivered else 1
+        return delivery
 
-    return asyncio.run(send())
+    delivery = asyncio.run(send())
+    if not delivery.delivered:
+        raise _undelivered(args.url, delivery)
+    return 0
+
+
+def _undelivered(url: str, delivery: Any) -> CommandError:
+    """Why the last attempt failed, as the exit code says it (docs/operations.md)."""
+    last = delivery.attempts[-1]
+    if last.status is None:
+        return DependencyUnavailable(
+            f"nothing answers at {url} ({last.error}); start the receiver (`make run`)"
+        )
+    if last.status in (401, 403):
+        return UsageError(
+            f"{url} refused the verification token ({last.status}); pass --token "
+            "or set CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN"
+        )
+    if last.status < 500:
+        return DataRefused(
+            f"{url} refused the webhook ({last.status}); fix the payload (--file) and send it again"
+        )
+    return DependencyUnavailable(
+        f"{url} answered {last.status} to every attempt; check the receiver's log"
+    )

@@ -1,4 +1,4 @@
-"""``claimflow kafka start|stop|status`` and ``claimflow topics create``."""
+"""``claimflow kafka start|stop|status``, ``claimflow topics create`` and ``claimflow dev up``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 from typing import Any
+
+from claimflow.errors import CommandError
 
 __all__ = ["register", "state_dir"]
 
@@ -25,12 +27,38 @@ def _broker(args: argparse.Namespace) -> Any:
     )
 
 
+def _require_free(ports: list[tuple[int, str, str]]) -> None:
+    """Fail with ``PortInUse`` before starting anything when a port is taken."""
+    from claimflow.listening import bind_listener
+
+    for port, what, setting in ports:
+        bind_listener("127.0.0.1", port, what=what, setting=setting).close()
+
+
+def _start_broker(broker: Any) -> None:
+    from claimflow.devstack.kafka import KafkaToolingError
+    from claimflow.progress import progress
+
+    try:
+        with progress(f"kafka starting on {broker.bootstrap_servers}", unit="") as bar:
+            broker.start(waiting=lambda: bar.advance(0))
+    except KafkaToolingError as exc:  # no java, no jars, or the broker died: its log says why
+        raise CommandError(str(exc).splitlines()[0]) from exc
+
+
 def _kafka(args: argparse.Namespace) -> int:
     from router.topic_admin import ensure_topics
 
     broker = _broker(args)
     if args.action == "start":
-        broker.start()
+        if not broker.is_running():
+            _require_free(
+                [
+                    (args.port, "Kafka", "--port"),
+                    (args.port + 1, "the Kafka controller", "--port (controller: +1)"),
+                ]
+            )
+        _start_broker(broker)
         asyncio.run(ensure_topics(broker.bootstrap_servers))
         print(broker.bootstrap_servers)
     elif args.action == "stop":
@@ -65,28 +93,43 @@ def _topics(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     from claimflow.devstack.stack import LocalStack
+    from claimflow.progress import progress
 
     stack = LocalStack(state_dir=state_dir(), kafka_port=args.kafka_port, receiver_port=args.port)
+    _require_free(stack.ports())
     try:
-        stack.up()
+        with progress("dev up", len(stack.steps()), unit="parts up") as bar:
+            stack.up(progress=bar)
         return stack.wait()
     finally:
         stack.down()
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    kafka = subparsers.add_parser("kafka", help="run a local single-node Kafka (KRaft)")
+    kafka = subparsers.add_parser(
+        "kafka",
+        help="run a local single-node Kafka (KRaft)",
+        epilog="example: claimflow kafka start --port 9092",
+    )
     kafka.add_argument("action", choices=["start", "stop", "status"])
     kafka.add_argument("--port", type=int, default=9092, help="client port (controller: +1)")
     kafka.set_defaults(run=_kafka)
 
-    topics = subparsers.add_parser("topics", help="create the topics of the contract")
+    topics = subparsers.add_parser(
+        "topics",
+        help="create the topics of the contract",
+        epilog="example: CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 claimflow topics create",
+    )
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--partitions", type=int, default=3)
     topics.add_argument("--replication-factor", type=int, default=1)
     topics.set_defaults(run=_topics)
 
-    dev = subparsers.add_parser("dev", help="run the whole local stack (Kafka, roles, sandboxes)")
+    dev = subparsers.add_parser(
+        "dev",
+        help="run the whole local stack (Kafka, roles, sandboxes)",
+        epilog="example: claimflow dev up --port 8080",
+    )
     dev.add_argument("action", choices=["up"])
     dev.add_argument("--port", type=int, default=8080, help="receiver port")
     dev.add_argument("--kafka-port", type=int, default=9092)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,8 +173,11 @@ class KafkaBroker:
     def is_running(self) -> bool:
         return self.pid() is not None and _port_open(self.port)
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Format the storage on first start, launch the broker and wait until it serves."""
+    def start(self, timeout: float = 90.0, *, waiting: Callable[[], None] | None = None) -> None:
+        """Format the storage on first start, launch the broker and wait until it serves.
+
+        ``waiting`` is called on each poll while the broker comes up (a progress display).
+        """
         if self.is_running():
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +214,8 @@ class KafkaBroker:
                 raise KafkaToolingError(f"Kafka exited with {proc.returncode}; see {self.log_file}")
             if _port_open(self.port) and b"Kafka Server started" in self.log_file.read_bytes():
                 return
+            if waiting is not None:
+                waiting()
             time.sleep(0.2)
         raise KafkaToolingError(f"Kafka did not start within {timeout}s; see {self.log_file}")
 

@@ -20,10 +20,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from claimflow.devstack.kafka import KafkaBroker
+from claimflow.errors import CommandError
+from claimflow.progress import Progress
 
 __all__ = ["DEV_VERIFICATION_TOKEN", "LocalStack", "StackProcess"]
 
@@ -33,6 +36,13 @@ _SANDBOX_CLIENT_SECRET = "local-sandbox-secret"  # noqa: S105 - the sandboxes' o
 # The local Integrex sandbox answers every inquiry "R4: documentation requested" so that one
 # `claimflow send-sample` shows the whole follow-up chain: status check, then attachment.
 _DEMO_CATEGORY, _DEMO_STATUS = "R4", "21"
+# The roles' health servers, one port each (CLAIMFLOW_HANDLERS__HEALTH_PORT).
+_ROLES = (
+    ("router", ["route"], 8181),
+    ("ledger", ["handle", "ledger"], 8182),
+    ("status-check", ["handle", "status-check"], 8183),
+    ("attachment", ["handle", "attachment"], 8184),
+)
 # A stand-in document for the sample's claims, for the documents R4 asks for.
 _DEMO_PDF = b"%PDF-1.4\n% claimflow local demo document\n%%EOF\n"
 
@@ -68,11 +78,13 @@ class StackProcess:
                 self.argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
-    def wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float, *, waiting: Callable[[], None] | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if waiting is not None:
+                waiting()
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
+                raise CommandError(
                     f"{self.name} exited with {self.process.returncode}; see {self.log}"
                 )
             if self.health_url is None:
@@ -84,7 +96,7 @@ class StackProcess:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"{self.name} did not become ready within {timeout}s; see {self.log}")
+        raise CommandError(f"{self.name} did not become ready within {timeout}s; see {self.log}")
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -110,6 +122,32 @@ class LocalStack:
     def _claimflow(self) -> str:
         found = shutil.which("claimflow") or str(Path(sys.executable).with_name("claimflow"))
         return found
+
+    def _broker(self) -> KafkaBroker:
+        return KafkaBroker(
+            state_dir=self.state_dir / "kafka",
+            port=self.kafka_port,
+            controller_port=self.kafka_port + 1,
+        )
+
+    def ports(self) -> list[tuple[int, str, str]]:
+        """(port, what listens there, how to change it) of every part the stack starts."""
+        ports = [
+            (self.receiver_port, "the receiver", "--port"),
+            (self.integrex_port, "the Integrex sandbox", "stop what uses it"),
+            (self.availity_port, "the Availity sandbox", "stop what uses it"),
+            *((port, f"the {name} health server", "stop what uses it") for name, _, port in _ROLES),
+        ]
+        if not self._broker().is_running():  # a broker of `claimflow kafka start` is reused
+            ports[:0] = [
+                (self.kafka_port, "Kafka", "--kafka-port"),
+                (self.kafka_port + 1, "the Kafka controller", "--kafka-port (controller: +1)"),
+            ]
+        return ports
+
+    def steps(self) -> list[str]:
+        """What ``up`` brings up, in order: Kafka, its topics, then each process."""
+        return ["kafka", "topics", *(process.name for process, _ in self._plan())]
 
     def environment(self, broker: KafkaBroker) -> dict[str, str]:
         env = dict(os.environ)
@@ -191,17 +229,11 @@ class LocalStack:
             ),
             (StackProcess("migrations", [cf, "db", "upgrade"], None, logs / "migrations.log"), {}),
         ]
-        roles = [
-            ("router", [cf, "route"], 8181),
-            ("ledger", [cf, "handle", "ledger"], 8182),
-            ("status-check", [cf, "handle", "status-check"], 8183),
-            ("attachment", [cf, "handle", "attachment"], 8184),
-        ]
-        for name, argv, port in roles:
+        for name, argv, port in _ROLES:
             plan.append(
                 (
                     StackProcess(
-                        name, argv, f"http://127.0.0.1:{port}/healthz", logs / f"{name}.log"
+                        name, [cf, *argv], f"http://127.0.0.1:{port}/healthz", logs / f"{name}.log"
                     ),
                     {"CLAIMFLOW_HANDLERS__HEALTH_PORT": str(port)},
                 )
@@ -219,20 +251,20 @@ class LocalStack:
         )
         return plan
 
-    def up(self) -> None:
-        broker = KafkaBroker(
-            state_dir=self.state_dir / "kafka",
-            port=self.kafka_port,
-            controller_port=self.kafka_port + 1,
-        )
+    def up(self, progress: Progress | None = None) -> None:
+        """Start every part in order; ``progress`` advances once per part (``steps()``)."""
+        done = progress.advance if progress is not None else lambda n=1: None
+        broker = self._broker()
         print(f"kafka        starting on {broker.bootstrap_servers} ...", flush=True)
-        broker.start()
+        broker.start(waiting=lambda: done(0))
         self.broker = broker
+        done()
         import asyncio
 
         from router.topic_admin import ensure_topics
 
         asyncio.run(ensure_topics(broker.bootstrap_servers))
+        done()
         base_env = self.environment(broker)
         for process, extra in self._plan():
             env = {**base_env, **extra}
@@ -240,12 +272,14 @@ class LocalStack:
             if process.name == "migrations":  # one-shot: it must finish, and well
                 assert process.process is not None
                 if process.process.wait(120) != 0:
-                    raise RuntimeError(f"database migrations failed; see {process.log}")
+                    raise CommandError(f"database migrations failed; see {process.log}")
                 print(f"{'migrations':<12} done (log: {process.log})", flush=True)
+                done()
                 continue
             self.processes.append(process)
-            process.wait_healthy(timeout=90)
+            process.wait_healthy(timeout=90, waiting=lambda: done(0))
             print(f"{process.name:<12} up   (log: {process.log})", flush=True)
+            done()
         token = base_env["CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN"]
         print(
             "\nclaimflow local stack is up.\n"

@@ -7,26 +7,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
+
+from claimflow.errors import CommandError, DataRefused, FileProblem
 
 __all__ = ["import_claims", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    claims = subparsers.add_parser("claims", help="the claims ledger's claims")
+    claims = subparsers.add_parser(
+        "claims",
+        help="the claims ledger's claims",
+        epilog="example: claimflow claims import claims.csv",
+    )
     claims_commands = claims.add_subparsers(dest="claims_command", required=True, metavar="COMMAND")
     load = claims_commands.add_parser(
-        "import", help="add claims from a CSV or JSON file (all rows or none)"
+        "import",
+        help="add claims from a CSV or JSON file (all rows or none)",
+        epilog="example: claimflow claims import sandboxes/data/redox-sample-claims.csv",
     )
     load.add_argument("file", type=Path, metavar="FILE", help="a .csv or .json claims file")
     load.set_defaults(run=_import)
 
-    claim = subparsers.add_parser("claim", help="one claim of the ledger")
+    claim = subparsers.add_parser(
+        "claim", help="one claim of the ledger", epilog="example: claimflow claim show A-1"
+    )
     claim_commands = claim.add_subparsers(dest="claim_command", required=True, metavar="COMMAND")
     show = claim_commands.add_parser(
-        "show", help="print a claim: money per payer, payments and its timeline"
+        "show",
+        help="print a claim: money per payer, payments and its timeline",
+        epilog="example: claimflow claim show 66729659983 --json",
     )
     show.add_argument("id", metavar="ID", help="claim number or ledger id")
     show.add_argument(
@@ -36,30 +47,43 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     show.set_defaults(run=_show)
 
-    db = subparsers.add_parser("db", help="the claims ledger database")
+    db = subparsers.add_parser(
+        "db", help="the claims ledger database", epilog="example: claimflow db upgrade"
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    up = db_commands.add_parser("upgrade", help="apply the ledger's migrations")
+    up = db_commands.add_parser(
+        "upgrade",
+        help="apply the ledger's migrations",
+        epilog="example: CLAIMFLOW_DATABASE__URL=postgresql+asyncpg://... claimflow db upgrade",
+    )
     up.set_defaults(run=_upgrade)
 
 
 async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
-    """Validate every row, then add them all in one transaction; 0 on success, 1 if any bad."""
+    """Validate every row, then add them all in one transaction; 0 on success, 1 if any bad.
+
+    A file that cannot be read raises ``FileProblem``; the embedded SQLite ledger gets its
+    schema on first use, PostgreSQL must be migrated (``ensure_schema``).
+    """
+    from claimflow.progress import progress
     from handlers.followup.rules import load_rules
-    from handlers.ledger.database import create_engine, upgrade
+    from handlers.ledger.database import create_engine, ensure_schema
     from handlers.ledger.intake import RowError, parse_claims_file
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
     try:
         report = parse_claims_file(path)
-    except (OSError, ValueError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
-        echo(f"claimflow: cannot read {path}: {reason}")
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise FileProblem(f"cannot read the claims file {path}: {reason}") from exc
+    except ValueError as exc:
+        echo(f"claimflow: cannot read {path}: {exc}")
         return 1
     errors = list(report.errors)
     engine = create_engine(settings.database)
     try:
-        await upgrade(engine)
+        await ensure_schema(engine)
         ledger = ClaimLedger(engine)
         poster = Poster(
             rules=load_rules(settings.handlers.rules_file),
@@ -78,13 +102,16 @@ async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
             if errors:
                 await unit.session.rollback()
             else:
-                for row, new in report.claims:
-                    if new.claim_number in known:
-                        same += 1
-                        continue
-                    _, posted = await poster.add_claim(unit, new, source=f"{path.name} row {row}")
-                    added += 1
-                    matched += sum(1 for p in posted if p.state == "applied")
+                with progress("importing claims", len(report.claims), unit="claims") as bar:
+                    for row, new in report.claims:
+                        bar.advance()
+                        if new.claim_number in known:
+                            same += 1
+                            continue
+                        source = f"{path.name} row {row}"
+                        _, posted = await poster.add_claim(unit, new, source=source)
+                        added += 1
+                        matched += sum(1 for p in posted if p.state == "applied")
     finally:
         await engine.dispose()
     if errors:
@@ -106,16 +133,19 @@ def _differs(old: Any, new: Any) -> bool:
 def _import(args: argparse.Namespace) -> int:
     from claimflow.settings import load_settings
 
-    return asyncio.run(import_claims(load_settings(), args.file))
+    if asyncio.run(import_claims(load_settings(), args.file)) != 0:
+        raise DataRefused(f"nothing imported from {args.file}: fix the rows listed above")
+    return 0
 
 
 async def _show_claim(settings: Any, reference: str, *, as_json: bool = False) -> str | None:
     from handlers.ledger.claim_view import claim_view, render_claim_view
-    from handlers.ledger.database import create_engine
+    from handlers.ledger.database import create_engine, ensure_schema
     from handlers.ledger.store import ClaimLedger
 
     engine = create_engine(settings.database)
     try:
+        await ensure_schema(engine)
         ledger = ClaimLedger(engine)
         claim = await ledger.find_claim(reference)
         if claim is None:
@@ -133,8 +163,9 @@ def _show(args: argparse.Namespace) -> int:
 
     text = asyncio.run(_show_claim(load_settings(), args.id, as_json=args.json))
     if text is None:
-        print(f"claimflow: no claim {args.id!r} in the ledger", file=sys.stderr)
-        return 1
+        raise CommandError(
+            f"no claim {args.id!r} in the ledger; `claimflow claims import` adds claims"
+        )
     print(text)
     return 0
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
 from handlers.followup.rules import load_rules
-from handlers.ledger.database import create_engine, upgrade
+from handlers.ledger.database import create_engine, ensure_schema
 from handlers.ledger.intake import NewClaim
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
@@ -89,7 +89,7 @@ class LedgerHandler:
 
     async def start(self) -> None:
         self._engine = create_engine(self._settings.database)
-        await upgrade(self._engine)
+        await ensure_schema(self._engine)  # migrates the SQLite default only, never PostgreSQL
         self._ledger = ClaimLedger(self._engine)
         self._relay = OutboxRelay(self._ledger, self._publisher)
         self._flusher = asyncio.create_task(self._flush_forever(), name="ledger-outbox")

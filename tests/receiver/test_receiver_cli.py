@@ -28,7 +28,8 @@ def test_serve_without_the_token_stops_with_one_line_naming_it() -> None:
 
     assert result.returncode == 2
     assert result.stderr == (
-        "claimflow: missing required secret CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN\n"
+        "claimflow: missing required secret CLAIMFLOW_RECEIVER__VERIFICATION_TOKEN: set it, "
+        "or mount it as a file in CLAIMFLOW_SECRETS_DIR\n"
     )
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from claimflow.errors import PortInUse
 from claimflow.health import HealthServer
 
 
@@ -40,5 +41,5 @@ async def test_port_in_use_fails_at_start() -> None:
             ready=lambda: True,
             registry=CollectorRegistry(),
         )
-        with pytest.raises(OSError, match="in use"):
+        with pytest.raises(PortInUse, match="CLAIMFLOW_HANDLERS__HEALTH_PORT"):
             await server.start()

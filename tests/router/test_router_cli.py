@@ -32,7 +32,7 @@ def test_route_with_an_invalid_route_table_stops_naming_the_entry(
     monkeypatch.setenv("CLAIMFLOW_ROUTER__ROUTE_TABLE", str(table))
     monkeypatch.setenv("CLAIMFLOW_LOGGING__FORMAT", "json")
 
-    assert main(["route"]) == 1
+    assert main(["route"]) == 2
     assert "routes[0] (Claim.Submit): topic must be one of" in capsys.readouterr().err
 
 
