@@ -23,8 +23,9 @@ from receiver.context import ReceiverContext
 from receiver.metrics import ReceiverMetrics, RecentDeliveries
 from receiver.openapi import render
 from receiver.publisher import Publisher, WebhookPublisher
+from receiver.request_log import RequestLog
 from receiver.verification import TokenVerifier
-from receiver.webhook import receive_webhook, verify_destination
+from receiver.webhook import redox_webhook
 from router.routes import RouteTable
 
 __all__ = ["create_app"]
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
                     verifier=verifier,
                     metrics=ReceiverMetrics.create(),
                     recent=RecentDeliveries(),
+                    request_log=RequestLog(settings.logging),
                 )
             }
         finally:
@@ -64,8 +66,8 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
 
     return Starlette(
         routes=[
-            Route("/webhooks/redox", receive_webhook, methods=["POST"]),
-            Route("/webhooks/redox", verify_destination, methods=["GET"]),
+            # One route for both methods: a 405 there allows GET (and HEAD) and POST.
+            Route("/webhooks/redox", redox_webhook, methods=["GET", "POST"]),
             Route("/healthz", probes.healthz, methods=["GET"]),
             Route("/readyz", probes.readyz, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from claimflow.settings import ReceiverSettings
 from receiver.metrics import ReceiverMetrics, RecentDeliveries
 from receiver.publisher import Publisher
+from receiver.request_log import RequestLog
 from receiver.verification import TokenVerifier
 from router.routes import RouteTable
 
@@ -23,6 +24,7 @@ class ReceiverContext:
     verifier: TokenVerifier
     metrics: ReceiverMetrics
     recent: RecentDeliveries
+    request_log: RequestLog
 
     @property
     def retry_after(self) -> str:

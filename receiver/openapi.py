@@ -29,6 +29,9 @@ def _text(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
+# As receiver.verification checks it: a non-empty string of at most 1024 characters.
+_CHALLENGE: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 1024}
+
 _ERROR_SCHEMAS: dict[str, Any] = {
     "FieldError": {
         "type": "object",
@@ -59,7 +62,7 @@ _ERROR_SCHEMAS: dict[str, Any] = {
     "VerificationChallenge": {
         "type": "object",
         "required": ["verification-token", "challenge"],
-        "properties": {"verification-token": {"type": "string"}, "challenge": {"type": "string"}},
+        "properties": {"verification-token": {"type": "string"}, "challenge": _CHALLENGE},
     },
 }
 
@@ -112,8 +115,13 @@ def openapi_document(routes: RouteTable) -> dict[str, Any]:
     verify_get = {
         "summary": "Redox's GET verification challenge",
         "parameters": [
-            {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
-            for n in ("challenge", "verification-token")
+            {"name": "challenge", "in": "query", "required": True, "schema": _CHALLENGE},
+            {
+                "name": "verification-token",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+            },
         ],
         "responses": {
             "200": _text("The challenge value."),

@@ -1,7 +1,9 @@
 """``/webhooks/redox``: authenticate, read, validate, publish, and only then answer 2xx.
 
 Every request ends in one canonical log line (request id, Redox log id and attempt id,
-outcome, status, publish ms, body bytes; never the body) and one count by outcome.
+outcome, status, publish ms, body bytes; never the body: :mod:`receiver.request_log`) and one
+count by outcome. GET (Redox's query-string challenge) and POST share one route, so that a
+405 names both in its ``Allow`` header.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from starlette.requests import Request
@@ -26,29 +27,17 @@ from receiver.errors import (
     RequestRejected,
     Unauthorized,
 )
-from receiver.validation import validate_webhook
+from receiver.request_log import RequestRecord
+from receiver.validation import ValidatedWebhook, validate_webhook, validate_webhook_body
 from receiver.verification import TOKEN_HEADER, challenge_of, token_of
 from router.messages import webhook_headers, webhook_message_id
 
-__all__ = ["receive_webhook", "verify_destination"]
+__all__ = ["redox_webhook"]
 
 _log = structlog.get_logger("claimflow.receiver")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # A request without a token can only be a verification challenge: read at most this much.
 _CHALLENGE_MAX_BYTES = 4096
-
-
-@dataclass
-class RequestRecord:
-    """What the canonical log line says about one request."""
-
-    request_id: str
-    outcome: str = "error"
-    status: int = 500
-    log_id: str | None = None
-    attempt_id: str | None = None
-    body_bytes: int = 0
-    publish_ms: float | None = None
 
 
 def _request_id(request: Request) -> str:
@@ -69,29 +58,18 @@ Handler = Callable[[Request, ReceiverContext, RequestRecord], Awaitable[Response
 
 async def _handled(request: Request, handler: Handler) -> Response:
     context: ReceiverContext = request.state.context
-    record = RequestRecord(request_id=_request_id(request))
+    record = RequestRecord(request_id=_request_id(request), method=request.method)
     started = time.perf_counter()
-    with structlog.contextvars.bound_contextvars(request_id=record.request_id):
-        try:
-            response = await handler(request, context, record)
-        except ReceiverError as exc:
-            record.outcome = exc.outcome
-            response = _error_response(exc, context)
-        record.status = response.status_code
-        response.headers["X-Request-ID"] = record.request_id
-        context.metrics.requests.labels(record.outcome).inc()
-        emit = _log.warning if record.status >= 500 else _log.info
-        emit(
-            "webhook request",
-            method=request.method,
-            outcome=record.outcome,
-            status=record.status,
-            redox_log_id=record.log_id,
-            redox_attempt_id=record.attempt_id,
-            body_bytes=record.body_bytes,
-            publish_ms=record.publish_ms,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+    try:
+        response = await handler(request, context, record)
+    except ReceiverError as exc:
+        record.outcome = exc.outcome
+        response = _error_response(exc, context)
+    record.status = response.status_code
+    response.headers["X-Request-ID"] = record.request_id
+    context.metrics.requests.labels(record.outcome).inc()
+    record.duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    context.request_log.write(record)
     return response
 
 
@@ -122,27 +100,39 @@ async def _accept(request: Request, context: ReceiverContext, record: RequestRec
     require_json(request.headers)
     body = await read_body(request, context.settings.max_body_bytes)
     record.body_bytes = len(body)
-    document = parse_json(body)
-    if isinstance(document, dict) and (challenge := challenge_of(document)) is not None:
-        context.verifier.check(token_of(document, presented))
-        record.outcome = "verified"
-        return PlainTextResponse(challenge)
-    webhook = validate_webhook(document, context.routes)
+    webhook = validate_webhook_body(body, context.routes)
+    if webhook is None:  # not a valid webhook in one pass: the original path says what it is
+        document = parse_json(body)
+        if isinstance(document, dict) and (challenge := challenge_of(document)) is not None:
+            context.verifier.check(token_of(document, presented))
+            record.outcome = "verified"
+            return PlainTextResponse(challenge)
+        webhook = validate_webhook(document, context.routes)
+    return await _publish(webhook, body, context, record)
+
+
+async def _publish(
+    webhook: ValidatedWebhook, body: bytes, context: ReceiverContext, record: RequestRecord
+) -> Response:
     record.log_id, record.attempt_id = webhook.log_id, webhook.meta.attempt_id
     message_id = webhook_message_id(webhook.log_id)
-    with structlog.contextvars.bound_contextvars(
-        redox_log_id=record.log_id, redox_attempt_id=record.attempt_id
-    ):
-        try:
-            published = await context.publisher.publish(
-                webhook.topic,
-                key=webhook.log_id,
-                value=body,
-                headers=webhook_headers(webhook.meta, log_id=webhook.log_id, message_id=message_id),
-            )
-        except PublishError:
-            _log.warning("publish failed", topic=webhook.topic, exc_info=True)
-            raise
+    try:
+        published = await context.publisher.publish(
+            webhook.topic,
+            key=webhook.log_id,
+            value=body,
+            headers=webhook_headers(webhook.meta, log_id=webhook.log_id, message_id=message_id),
+        )
+    except PublishError:
+        _log.warning(
+            "publish failed",
+            topic=webhook.topic,
+            request_id=record.request_id,
+            redox_log_id=record.log_id,
+            redox_attempt_id=record.attempt_id,
+            exc_info=True,
+        )
+        raise
     record.publish_ms = round(published.seconds * 1000, 2)
     context.metrics.publish_seconds.observe(published.seconds)
     if context.recent.add(webhook.log_id):
@@ -162,11 +152,9 @@ async def _verify_by_query(
     return PlainTextResponse(challenge)
 
 
-async def receive_webhook(request: Request) -> Response:
-    """POST: a Redox delivery, or Redox's POST verification challenge."""
-    return await _handled(request, _accept)
-
-
-async def verify_destination(request: Request) -> Response:
-    """GET: Redox's verification challenge in the query string."""
+async def redox_webhook(request: Request) -> Response:
+    """POST: a Redox delivery, or Redox's POST verification challenge; GET (and HEAD):
+    Redox's verification challenge in the query string."""
+    if request.method == "POST":
+        return await _handled(request, _accept)
     return await _handled(request, _verify_by_query)

@@ -87,22 +87,26 @@ def _split(body: BaseModel, log_id: str) -> list[SplitMessage]:
     raise _UnroutableError(f"no splitter for {type(body).__name__}")  # pragma: no cover
 
 
-def _headers(meta: Meta, log_id: str, split: SplitMessage) -> list[tuple[str, bytes]]:
+def _delivery_headers(meta: Meta, log_id: str) -> list[tuple[str, bytes]]:
+    """The headers every claim message of one delivery shares, after its id and schema."""
     headers = [
-        (HEADERS.MESSAGE_ID, split.message_id.encode()),
-        (HEADERS.SCHEMA, split.schema.encode()),
         (HEADERS.CONTENT_TYPE, b"application/json"),
         (HEADERS.DATA_MODEL, meta.data_model.encode()),
         (HEADERS.EVENT_TYPE, meta.event_type.encode()),
         (HEADERS.REDOX_LOG_ID, log_id.encode()),
         (HEADERS.TEST, b"true" if meta.test else b"false"),
     ]
-    if meta.attempt_id:
-        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id.encode()))
+    attempt_id = meta.attempt_id
+    if attempt_id:
+        headers.append((HEADERS.REDOX_ATTEMPT_ID, attempt_id.encode()))
     return headers
 
 
-def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
+def _validated(routes: RouteTable, value: bytes) -> PaymentBatch | ClaimSubmission:
+    """The body in one pass when it is valid; else the envelope first, to say what is wrong."""
+    body = routes.validate_json(value)
+    if body is not None:
+        return body
     try:
         meta = WebhookEnvelope.model_validate_json(value).meta
     except ValidationError as exc:
@@ -110,20 +114,39 @@ def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
     model = routes.body_model(meta.data_model, meta.event_type)
     if model is None:
         raise _UnroutableError(f"no route for {meta.data_model}.{meta.event_type}", meta)
+    if meta.log_id is None:
+        raise _UnroutableError("Meta.Logs: no log ID", meta)
+    try:
+        validated = model.model_validate_json(value)
+    except ValidationError as exc:
+        raise _UnroutableError(f"body invalid: {_errors(exc)}", meta) from exc
+    assert isinstance(validated, PaymentBatch | ClaimSubmission)  # the table's only models
+    return validated
+
+
+def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
+    body = _validated(routes, value)
+    meta = body.meta
     log_id = meta.log_id
     if log_id is None:
         raise _UnroutableError("Meta.Logs: no log ID", meta)
-    try:
-        body = model.model_validate_json(value)
-    except ValidationError as exc:
-        raise _UnroutableError(f"body invalid: {_errors(exc)}", meta) from exc
     lane: Lane = "test" if meta.test or routes.lane_of(record.topic) == "test" else "production"
     webhook_topic = routes.webhook_topic(meta.data_model, meta.event_type, lane == "test")
     topic = routes.claim_topic(webhook_topic) if webhook_topic else None
     if topic is None:  # pragma: no cover - every route of the table has a claim topic
         raise _UnroutableError(f"no claim topic for {meta.data_model}.{meta.event_type}", meta)
+    shared = _delivery_headers(meta, log_id)
     messages = [
-        OutboundRecord(topic, split.key.encode(), split.value, _headers(meta, log_id, split))
+        OutboundRecord(
+            topic,
+            split.key.encode(),
+            split.value,
+            [
+                (HEADERS.MESSAGE_ID, split.message_id.encode()),
+                (HEADERS.SCHEMA, split.schema.encode()),
+                *shared,
+            ],
+        )
         for split in _split(body, log_id)
     ]
     return Routed(log_id=log_id, lane=lane, messages=messages)

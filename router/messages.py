@@ -9,11 +9,12 @@ JSON Schemas of these models are published in docs/schemas/ (``claimflow schemas
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from router.redox import (
     ClaimPayment,
@@ -51,6 +52,8 @@ CLAIM_SUBMISSION_SCHEMA: Literal["claimflow.claim-submission.v1"] = "claimflow.c
 # Fixed namespaces: message ids must stay the same across releases, replicas and restarts.
 _MESSAGE_NAMESPACE = uuid.UUID("5d1b2c1e-7f0a-4c54-9a47-0c7c1f3e9b21")
 _WEBHOOK_NAMESPACE = uuid.UUID("0b7c5a4e-3f29-4d8e-9a61-2f1c8e7d4b10")
+_MESSAGE_NAMESPACE_BYTES = _MESSAGE_NAMESPACE.bytes
+_WEBHOOK_NAMESPACE_BYTES = _WEBHOOK_NAMESPACE.bytes
 
 Headers = list[tuple[str, bytes]]
 """Kafka record headers as aiokafka takes them: (name, UTF-8 value)."""
@@ -135,8 +138,18 @@ class SplitMessage:
     schema: str
 
 
+def _uuid5(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` without building a UUID object (RFC 4122 4.3:
+    SHA-1 of namespace and name, then the version and variant bits)."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
 def message_id(log_id: str, transaction: int, payment: int, claim: int) -> str:
-    return str(uuid.uuid5(_MESSAGE_NAMESPACE, f"{log_id}/{transaction}/{payment}/{claim}"))
+    return _uuid5(_MESSAGE_NAMESPACE_BYTES, f"{log_id}/{transaction}/{payment}/{claim}")
 
 
 def claim_key(submission_number: str | None, control_number: str | None, fallback: str) -> str:
@@ -151,31 +164,59 @@ def _dump(model: BaseModel) -> bytes:
     return model.model_dump_json(by_alias=True).encode()
 
 
+_PAYMENT_DATE_TIME: TypeAdapter[RedoxDateTime | None] = TypeAdapter(RedoxDateTime | None)
+
+
+def _position(t_index: int, p_index: int, c_index: int, total: int) -> bytes:
+    """``Position`` as ``model_dump_json`` writes it (four ints, in field order)."""
+    return (
+        f'{{"transaction":{t_index},"payment":{p_index},"claim":{c_index},'
+        f'"claims_in_batch":{total}}}'
+    ).encode()
+
+
 def split_payment_batch(batch: PaymentBatch, *, log_id: str) -> list[SplitMessage]:
-    """One message per ``Transactions[].Payments[].Claims[]``, in batch order."""
-    delivery = RedoxDelivery.from_meta(batch.meta, log_id=log_id)
+    """One message per ``Transactions[].Payments[].Claims[]``, in batch order.
+
+    Each message is the bytes ``ClaimPaymentMessage(...).model_dump_json(by_alias=True)``
+    would write, assembled from pieces serialised once where they are shared: the delivery
+    once per batch, the transaction header (payer, payee) once per transaction, the payment's
+    date and patient once per payment; only the id, position and claim once per claim.
+    """
+    delivery = _dump(RedoxDelivery.from_meta(batch.meta, log_id=log_id))
     total = sum(len(p.claims) for t in batch.transactions for p in t.payments)
     out: list[SplitMessage] = []
     for t_index, transaction in enumerate(batch.transactions):
-        header = TransactionHeader.model_validate(
-            transaction.model_dump(by_alias=True, exclude={"payments"})
-        )
+        header = transaction.model_dump_json(by_alias=True, exclude={"payments"}).encode()
         for p_index, payment in enumerate(transaction.payments):
+            shared = b"".join(
+                (
+                    b',"transaction":',
+                    header,
+                    b',"payment_date_time":',
+                    _PAYMENT_DATE_TIME.dump_json(payment.date_time),
+                    b',"patient":',
+                    _dump(payment.patient) if payment.patient is not None else b"null",
+                    b',"claim":',
+                )
+            )
             for c_index, claim in enumerate(payment.claims):
                 mid = message_id(log_id, t_index, p_index, c_index)
-                message = ClaimPaymentMessage(
-                    message_id=mid,
-                    delivery=delivery,
-                    position=Position(
-                        transaction=t_index, payment=p_index, claim=c_index, claims_in_batch=total
-                    ),
-                    transaction=header,
-                    payment_date_time=payment.date_time,
-                    patient=payment.patient,
-                    claim=claim,
+                value = b"".join(
+                    (
+                        b'{"schema":"' + CLAIM_PAYMENT_SCHEMA.encode() + b'","message_id":"',
+                        mid.encode(),
+                        b'","delivery":',
+                        delivery,
+                        b',"position":',
+                        _position(t_index, p_index, c_index, total),
+                        shared,
+                        _dump(claim),
+                        b"}",
+                    )
                 )
                 key = claim_key(claim.submission_number, claim.control_number, mid)
-                out.append(SplitMessage(key, mid, _dump(message), CLAIM_PAYMENT_SCHEMA))
+                out.append(SplitMessage(key, mid, value, CLAIM_PAYMENT_SCHEMA))
     return out
 
 
@@ -206,7 +247,7 @@ def split_claim_submission(submission: ClaimSubmission, *, log_id: str) -> list[
 
 def webhook_message_id(log_id: str) -> str:
     """The webhook message's id: derived from Redox's log id, so equal for every retry."""
-    return str(uuid.uuid5(_WEBHOOK_NAMESPACE, log_id))
+    return _uuid5(_WEBHOOK_NAMESPACE_BYTES, log_id)
 
 
 def webhook_headers(meta: Meta, *, log_id: str, message_id: str) -> Headers:

@@ -17,16 +17,21 @@ names and writes each one's claims to its claim topic (``CLAIM_TOPICS``), in the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from claimflow.settings import ConfigurationError
 from router.redox import ClaimSubmission, PaymentBatch
 from router.topics import Lane, TopicSet
+
+# The hint of RouteTable.validate_json: names as the route table spells them.
+_DATA_MODEL = re.compile(rb'"DataModel"\s*:\s*"([A-Za-z.]{1,64})"')
+_EVENT_TYPE = re.compile(rb'"EventType"\s*:\s*"([A-Za-z.]{1,64})"')
 
 __all__ = ["CLAIM_TOPICS", "WEBHOOK_TOPICS", "RouteTable", "RouteTableError"]
 
@@ -113,6 +118,28 @@ class RouteTable:
         """The model that validates the whole body: PaymentBatch or ClaimSubmission."""
         attribute = self.routes.get((data_model, event_type))
         return None if attribute is None else WEBHOOK_TOPICS[attribute]
+
+    def validate_json(self, body: bytes) -> PaymentBatch | ClaimSubmission | None:
+        """The body validated in one pass from its bytes, when it is a routable webhook.
+
+        The model is picked by a hint read from the raw bytes (the first ``"DataModel"`` and
+        ``"EventType"`` strings) and the pick is confirmed from the validated Meta. None when
+        there is no hint, the body fails validation, or the validated Meta routes to another
+        model: callers then take their full path, which says why.
+        """
+        data_model, event_type = _DATA_MODEL.search(body), _EVENT_TYPE.search(body)
+        if data_model is None or event_type is None:
+            return None
+        model = self.body_model(data_model[1].decode(), event_type[1].decode())
+        if model is None:
+            return None
+        try:
+            validated = model.model_validate_json(body)
+        except ValidationError:
+            return None
+        assert isinstance(validated, PaymentBatch | ClaimSubmission)  # the table's only models
+        meta = validated.meta
+        return validated if self.body_model(meta.data_model, meta.event_type) is model else None
 
     def known_events(self) -> list[str]:
         """``DataModel.EventType`` of every route, sorted: what error messages may list."""
