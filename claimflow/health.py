@@ -14,7 +14,14 @@ import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -22,7 +29,20 @@ from starlette.routing import Route
 
 from claimflow.listening import bind_listener
 
-__all__ = ["HealthServer", "build_health_app"]
+__all__ = ["HealthServer", "build_health_app", "process_registry"]
+
+
+def process_registry() -> CollectorRegistry:
+    """A new registry for one role's metrics, with the process's own already on it.
+
+    ``process_*`` (CPU seconds, resident memory, open file descriptors, start time),
+    ``python_info`` and ``python_gc_*``: what every role's ``/metrics`` shows next to its own.
+    """
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 def build_health_app(ready: Callable[[], bool], registry: CollectorRegistry) -> Starlette:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from claimflow.health import process_registry
+
 __all__ = ["ReceiverMetrics", "RecentDeliveries"]
 
 # Publish latency buckets: an acks=all write on a healthy cluster takes a few ms; the top
@@ -23,7 +25,7 @@ class ReceiverMetrics:
 
     @classmethod
     def create(cls) -> ReceiverMetrics:
-        registry = CollectorRegistry()
+        registry = process_registry()
         return cls(
             registry=registry,
             requests=Counter(

@@ -11,7 +11,7 @@ import signal
 
 from prometheus_client import CollectorRegistry
 
-from claimflow.health import HealthServer
+from claimflow.health import HealthServer, process_registry
 from claimflow.settings import Settings
 from router._metrics import RouterMetrics
 from router.routes import RouteTable
@@ -33,7 +33,7 @@ def build_stage(settings: Settings, registry: CollectorRegistry) -> RouterStage:
 
 async def serve_router(settings: Settings) -> None:
     """Run the stage and its health server until a stop signal; raise if the stage fails."""
-    registry = CollectorRegistry()
+    registry = process_registry()
     stage = build_stage(settings, registry)
     health = HealthServer(
         host=settings.handlers.health_host,

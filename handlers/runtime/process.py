@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client import CollectorRegistry
 
-from claimflow.health import HealthServer
+from claimflow.health import HealthServer, process_registry
 from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
 from claimflow.settings import Settings
 from handlers.runtime.handler import HandlerContext, HandlerFactory, Lifecycle
@@ -59,7 +58,7 @@ async def running_handler(
         stack.push_async_callback(producer.stop)  # also closes a producer that failed to start
         await producer.start()
         publisher = KafkaPublisher(producer)
-        registry = CollectorRegistry()
+        registry = process_registry()
         context = HandlerContext(
             settings=settings, topics=topic_set, publisher=publisher, registry=registry
         )
