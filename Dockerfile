@@ -31,6 +31,7 @@ COPY receiver ./receiver
 COPY router ./router
 COPY handlers ./handlers
 COPY sandboxes ./sandboxes
+COPY worklist ./worklist
 RUN uv sync --frozen --no-dev --no-editable
 
 # --- runtime: the same slim Python, the venv, a non-root user; no pip cache, no uv, no /src ---

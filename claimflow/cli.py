@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     from receiver import cli as receiver_cli
     from router import cli as router_cli
     from sandboxes import cli as sandboxes_cli
+    from worklist import cli as worklist_cli
 
     parser = argparse.ArgumentParser(
         prog="claimflow",
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for part in (receiver_cli, router_cli, handlers_cli, sandboxes_cli, devstack_cli):
+    for part in (receiver_cli, router_cli, handlers_cli, worklist_cli, sandboxes_cli, devstack_cli):
         part.register(subparsers)
     return parser
 

@@ -34,6 +34,7 @@ __all__ = [
     "ReceiverSettings",
     "RouterSettings",
     "Settings",
+    "WebSettings",
     "load_settings",
 ]
 
@@ -225,6 +226,48 @@ class AvailitySettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The billing worklist (``claimflow web``): where it listens and who may sign in."""
+
+    host: str = Field("127.0.0.1", description="Interface the worklist listens on.")
+    port: int = Field(8090, ge=1, le=65535, description="Port the worklist listens on.")
+    public_url: str = Field(
+        "http://127.0.0.1:8090",
+        description="Address people reach the worklist at; the sign-in callback is under it.",
+    )
+    issuer: str | None = Field(
+        None, description="OpenID Connect issuer URL of the organisation's identity provider."
+    )
+    client_id: str | None = Field(None, description="OpenID Connect client id of the worklist.")
+    client_secret: SecretStr | None = Field(
+        None, description="OpenID Connect client secret (confidential client; PKCE as well)."
+    )
+    scopes: str = Field("openid email profile", description="Scopes asked for at sign-in.")
+    roles_claim: str = Field(
+        "roles", description="ID-token claim listing the person's roles (viewer, poster)."
+    )
+    groups_claim: str = Field("groups", description="ID-token claim listing the person's groups.")
+    allowed_groups: tuple[str, ...] = Field(
+        (), description="Groups allowed to sign in (JSON list); empty allows any group."
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="Key that signs session cookies (required to serve; 32+ characters)."
+    )
+    session_idle_minutes: int = Field(
+        30, ge=1, description="A session unused this long ends; the person signs in again."
+    )
+    session_absolute_hours: int = Field(
+        10, ge=1, description="A session ends this long after sign-in, however busy."
+    )
+    secure_cookies: bool = Field(
+        True, description="Send the session cookie over HTTPS only (off for plain-HTTP dev)."
+    )
+    page_size: int = Field(50, ge=1, le=500, description="Rows per page of a queue list.")
+    http_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of calls to the identity provider."
+    )
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -250,6 +293,7 @@ class Settings(BaseSettings):
     integrex: IntegrexSettings = Field(default_factory=IntegrexSettings)
     availity: AvailitySettings = Field(default_factory=AvailitySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     money_tolerance: Decimal = Field(
         Decimal("0.00"), ge=0, description="Reconciliation differences up to this are not flagged."
     )

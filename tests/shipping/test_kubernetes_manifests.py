@@ -41,6 +41,7 @@ ROLE_ARGS = {
     "ledger": ["handle", "ledger"],
     "status-check": ["handle", "status-check"],
     "attachment": ["handle", "attachment"],
+    "worklist": ["web"],
 }
 WORKERS = ("router", "ledger", "status-check", "attachment")
 # claimflow's SASL mechanism -> the KEDA Kafka scaler's name for it.
@@ -225,13 +226,11 @@ def test_probes_hit_the_real_health_endpoints_on_the_configured_ports(
     for role in ROLE_ARGS:
         container = only_container(deployment(resources, role))
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-        expected_port = int(
-            settings[
-                "CLAIMFLOW_RECEIVER__PORT"
-                if role == "receiver"
-                else "CLAIMFLOW_HANDLERS__HEALTH_PORT"
-            ]
-        )
+        port_setting = {
+            "receiver": "CLAIMFLOW_RECEIVER__PORT",
+            "worklist": "CLAIMFLOW_WEB__PORT",
+        }.get(role, "CLAIMFLOW_HANDLERS__HEALTH_PORT")
+        expected_port = int(settings[port_setting])
         paths = {}
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = container[probe]["httpGet"]
@@ -248,6 +247,7 @@ def test_health_servers_listen_beyond_loopback(resources: list[Resource]) -> Non
     settings = settings_values(resources)
     assert settings["CLAIMFLOW_RECEIVER__HOST"] == ALL_INTERFACES
     assert settings["CLAIMFLOW_HANDLERS__HEALTH_HOST"] == ALL_INTERFACES
+    assert settings["CLAIMFLOW_WEB__HOST"] == ALL_INTERFACES
 
 
 def test_pods_stop_taking_work_before_they_are_killed(resources: list[Resource]) -> None:
@@ -305,19 +305,37 @@ def test_replicas_spread_over_zones_and_nodes(resources: list[Resource]) -> None
 # --- exposure and scaling ---------------------------------------------------------------------
 
 
-def test_only_the_receiver_is_exposed_and_only_its_webhook_path_over_tls(
+def _service(resources: list[Resource], role: str) -> Resource:
+    [service] = [
+        s
+        for s in of_kind(resources, "Service")
+        if s["spec"]["selector"]["app.kubernetes.io/component"] == role
+    ]
+    return service
+
+
+def test_only_the_receiver_s_webhook_path_and_the_worklist_are_exposed_over_tls(
     resources: list[Resource],
 ) -> None:
-    [service] = of_kind(resources, "Service")
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "receiver"
-    assert service["spec"]["type"] == "ClusterIP"
-    [ingress] = of_kind(resources, "Ingress")
-    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
-    tls_hosts = {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
-    assert hosts <= tls_hosts
-    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
-    assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks/redox", "Exact")]
-    assert {p["backend"]["service"]["name"] for p in paths} == {service["metadata"]["name"]}
+    services = of_kind(resources, "Service")
+    assert {s["spec"]["selector"]["app.kubernetes.io/component"] for s in services} == {
+        "receiver",
+        "worklist",
+    }
+    assert {s["spec"]["type"] for s in services} == {"ClusterIP"}
+    exposed = {}
+    for ingress in of_kind(resources, "Ingress"):
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        tls_hosts = {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
+        assert hosts <= tls_hosts
+        paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+        for path in paths:
+            exposed[path["backend"]["service"]["name"]] = (path["path"], path["pathType"])
+    assert exposed == {
+        _service(resources, "receiver")["metadata"]["name"]: ("/webhooks/redox", "Exact"),
+        # the worklist answers nothing without a signed-in person (docs/worklist.md)
+        _service(resources, "worklist")["metadata"]["name"]: ("/", "Prefix"),
+    }
 
 
 def test_the_receiver_scales_on_cpu_with_an_autoscaler(resources: list[Resource]) -> None:
@@ -363,7 +381,7 @@ def test_keda_reads_kafka_where_claimflow_does(resources: list[Resource]) -> Non
 
 def test_monitoring_scrapes_every_role_on_its_metrics_port(resources: list[Resource]) -> None:
     [service_monitor] = of_kind(resources, "ServiceMonitor")
-    [service] = of_kind(resources, "Service")
+    service = _service(resources, "receiver")
     selector = service_monitor["spec"]["selector"]["matchLabels"]
     assert selector.items() <= service["metadata"]["labels"].items()
     assert {e["port"] for e in service_monitor["spec"]["endpoints"]} <= {
@@ -477,6 +495,7 @@ def test_egress_goes_only_to_kafka_the_database_dns_and_each_role_s_partner(
         "status-check": dns | kafka | database | integrex,
         "attachment": dns | kafka | database | availity,
         "migrations": dns | database,
+        "worklist": dns | database | {_port_of(settings["CLAIMFLOW_WEB__ISSUER"])},
     }
     for role, ports in expected.items():
         allowed: set[int] = set()

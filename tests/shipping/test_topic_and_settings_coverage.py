@@ -50,6 +50,11 @@ ROLE_SECRETS = {
         "CLAIMFLOW_AVAILITY__CLIENT_SECRET",
     },
     "migrations": {"CLAIMFLOW_DATABASE__URL"},
+    "worklist": {
+        "CLAIMFLOW_DATABASE__URL",
+        "CLAIMFLOW_WEB__CLIENT_SECRET",
+        "CLAIMFLOW_WEB__SESSION_SECRET",
+    },
 }
 # Integrex's limit and Availity's plan rate, in requests per second for all replicas together.
 PARTNER_RATE_LIMITS = {"status-check": ("CLAIMFLOW_INTEGREX__REQUESTS_PER_SECOND", 5.0),

@@ -1,0 +1,160 @@
+"""The worklist's pages, signed in through the real provider, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from worklist_support import form_values, running, sign_in, web_settings
+
+from claimflow.devstack.identity import LocalIdentityProvider
+from handlers.ledger.store import ClaimLedger
+from handlers.ledger.tables import AccessRecord
+from worklist.app import create_app
+from worklist.demo import seed_demo_ledger
+
+
+@pytest.fixture
+async def ids(worklist_engine: AsyncEngine) -> dict[str, int]:
+    return await seed_demo_ledger(worklist_engine)
+
+
+@pytest.fixture
+async def client(
+    ids: dict[str, int], worklist_url: str, identity_provider: LocalIdentityProvider
+) -> AsyncIterator[AsyncClient]:
+    app = create_app(web_settings(identity_provider.issuer, worklist_url))
+    async with running(app) as client:
+        yield client
+
+
+async def _poster(client: AsyncClient, provider: LocalIdentityProvider) -> None:
+    signed = await sign_in(client, provider, "pat@example.org", ["poster"])
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/"
+
+
+async def test_signed_in_staff_see_queue_counts_and_the_later_queues_named(
+    client: AsyncClient, identity_provider: LocalIdentityProvider
+) -> None:
+    await _poster(client, identity_provider)
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert 'href="/queues/needs-review"' in page.text
+    assert '<span class="count">12</span>' in page.text
+    assert page.text.count("Available after ledger part 2") == 2
+
+
+async def test_a_queue_lists_money_and_reasons_and_pages_by_cursor(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, worklist_engine: AsyncEngine
+) -> None:
+    await _poster(client, identity_provider)
+    page = await client.get("/queues/needs-review", params={"sort": "largest"})
+    assert page.status_code == 200
+    assert page.text.count('<td class="num">') == 12
+    assert "choose the one this payment pays" in page.text
+    assert 'aria-sort="descending"' in page.text
+    small = await client.get(
+        "/queues/unmatched", params={"payer": "northwind", "lane": "production"}
+    )
+    assert small.status_code == 200
+    assert "Northwind Health Plan" in small.text
+    assert "Contoso" not in small.text.split("<tbody>")[1]
+    async with ClaimLedger(worklist_engine).unit() as unit:
+        actions = [r.action for r in await unit.session.scalars(select(AccessRecord))]
+    assert actions.count("view_queue") == 2
+
+
+async def test_a_bad_filter_is_named_and_the_list_still_answers(
+    client: AsyncClient, identity_provider: LocalIdentityProvider
+) -> None:
+    await _poster(client, identity_provider)
+    page = await client.get("/queues/denied", params={"min": "lots", "from": "30/11/2026"})
+    assert page.status_code == 422
+    assert "Amount from must be an amount like 125.00" in page.text
+    assert "From must be a date like 2026-11-30" in page.text
+    assert (await client.get("/queues/no-such-queue")).status_code == 404
+
+
+async def test_the_claim_page_shows_money_payments_and_a_collapsed_timeline(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    page = await client.get(f"/claims/{ids['partial']}")
+    assert page.status_code == 200
+    assert "× 2,000" in page.text  # noqa: RUF001 - the multiplication sign the page shows
+    assert page.text.count("Payment held for review") == 1
+    assert "Open balance" in page.text
+    assert "Money per payer" in page.text
+    assert (await client.get("/claims/999999")).status_code == 404
+
+
+async def test_a_poster_adds_a_note_and_a_stale_one_is_refused_with_the_new_state(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    claim = f"/claims/{ids['denied']}"
+    csrf, version = form_values((await client.get(claim)).text)
+    added = await client.post(
+        f"{claim}/notes", data={"csrf_token": csrf, "version": version, "note": "Appeal sent"}
+    )
+    assert added.status_code == 303
+    assert added.headers["location"] == f"{claim}#timeline"
+    page = (await client.get(claim)).text
+    assert "Note by Pat: Appeal sent" in page
+    stale = await client.post(
+        f"{claim}/notes", data={"csrf_token": csrf, "version": version, "note": "Write it off"}
+    )
+    assert stale.status_code == 409
+    assert "changed after you opened it" in stale.text
+    assert "Note by Pat: Appeal sent" in stale.text  # the new state is shown
+    assert ">Write it off</textarea>" in stale.text  # and what they typed is kept
+    _, fresh_version = form_values(stale.text)
+    assert fresh_version != version
+
+
+async def test_a_viewer_sees_but_cannot_add_a_note(
+    client: AsyncClient,
+    identity_provider: LocalIdentityProvider,
+    ids: dict[str, int],
+    worklist_engine: AsyncEngine,
+) -> None:
+    await sign_in(client, identity_provider, "val@example.org", ["viewer"])
+    claim = f"/claims/{ids['denied']}"
+    page = await client.get(claim)
+    assert page.status_code == 200
+    assert "can see this claim but not decide" in page.text
+    assert 'name="version"' not in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    refused = await client.post(
+        f"{claim}/notes", data={"csrf_token": csrf, "version": "1.1", "note": "Post it"}
+    )
+    assert refused.status_code == 403
+    assert "viewer" in refused.text
+    async with ClaimLedger(worklist_engine).unit() as unit:
+        records = list(await unit.session.scalars(select(AccessRecord)))
+    assert ("add_note", "refused", "val@example.org") in {
+        (r.action, r.outcome, r.actor) for r in records
+    }
+
+
+async def test_a_state_changing_request_without_the_csrf_token_is_refused(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    claim = f"/claims/{ids['denied']}"
+    _, version = form_values((await client.get(claim)).text)
+    forged = await client.post(f"{claim}/notes", data={"version": version, "note": "Forged"})
+    assert forged.status_code == 403
+    assert "did not come from the worklist" in forged.text
+    csrf, _ = form_values((await client.get(claim)).text)
+    elsewhere = await client.post(
+        f"{claim}/notes",
+        data={"csrf_token": csrf, "version": version, "note": "Forged"},
+        headers={"origin": "https://evil.example"},
+    )
+    assert elsewhere.status_code == 403
+    assert "Note by Pat: Forged" not in (await client.get(claim)).text
