@@ -6,17 +6,20 @@ payment it undoes):
 
 - **paid**: every payer's payments, summed;
 - **patient share**: what the *latest* adjudicating payer says the patient owes (PR-1/2/3),
-  not a sum over payers. Payers are ordered by their coordination-of-benefits position
-  (CLP02: processed as primary 1, secondary 2, tertiary 3; a payment that does not say takes
-  the position its payer had, else primary) and then by when they were posted, so the answer
-  does not depend on the order the payments or the claim arrived in;
+  not a sum over payers. Within one payer, a payment of the whole charge restates the claim
+  (its PR and write-offs replace the earlier ones: a second full payment adds money, not a
+  second patient share), while payments of part of the charge (a split claim) add up. Payers
+  are ordered by their coordination-of-benefits position (CLP02: processed as primary 1,
+  secondary 2, tertiary 3; a payment that does not say takes the position its payer had, else
+  primary) and then by when they were posted, so the answer does not depend on the order the
+  payments or the claim arrived in;
 - **adjusted**: every write-off (CO, OA, PI, CR), except the prior payer's impact (CARC 23):
   a later payer reports with OA-23 what an earlier one paid or wrote off, which is no
   write-off of its own;
 - **open** = charged - paid - patient share - adjusted. Negative is a *credit balance*: the
   claim received more than it may.
 
-The claim's status follows from its money and the latest adjudication (``claim_status``).
+The claim's status follows from its money and the latest adjudication (``ClaimMoney.status``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Protocol
 
 __all__ = ["ClaimMoney", "PayerMoney", "PostedPayment", "claim_money"]
 
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 UNKNOWN_PAYER = "unknown payer"
 
 
@@ -39,6 +42,8 @@ class PostedPayment(Protocol):
     def id(self) -> int: ...
     @property
     def outcome(self) -> str: ...
+    @property
+    def charged_amount(self) -> Decimal | None: ...
     @property
     def paid_amount(self) -> Decimal: ...
     @property
@@ -118,6 +123,25 @@ def _active(p: PostedPayment) -> bool:
     return p.outcome != "reversed" and p.reversed_by_id is None
 
 
+def _payer_statement(
+    charged: Decimal, active: Sequence[PostedPayment]
+) -> tuple[Decimal, Decimal, Decimal]:
+    """A payer's patient share, write-offs and prior-payer amount, from its standing payments.
+
+    A payment of the whole charge restates the claim; payments of part of it add up. (A
+    reversed payment and its reversal are left out: together they are nothing.)
+    """
+    share = adjusted = prior = ZERO
+    for p in sorted(active, key=lambda row: row.id):
+        whole = p.charged_amount is not None and charged > 0 and abs(p.charged_amount) >= charged
+        if whole:
+            share, adjusted, prior = ZERO, ZERO, ZERO
+        share += p.patient_responsibility
+        adjusted += p.adjusted_amount
+        prior += p.prior_payer_amount or ZERO
+    return share, adjusted, prior
+
+
 def claim_money(charged: Decimal, payments: Sequence[PostedPayment]) -> ClaimMoney:
     """The claim's money from its posted payments (module docstring)."""
     known_rank: dict[str, int] = {}
@@ -143,15 +167,16 @@ def claim_money(charged: Decimal, payments: Sequence[PostedPayment]) -> ClaimMon
             for a in p.adjustments:
                 group = str(a.get("group") or "UNKNOWN")
                 by_group[group] = by_group.get(group, ZERO) + Decimal(str(a.get("amount") or 0))
+        share, adjusted, prior = _payer_statement(charged, [p for p in rows if _active(p)])
         payers.append(
             PayerMoney(
                 payer=payer,
                 name=next((p.payer_name for p in rows if p.payer_name), None),
                 rank=rank,
                 paid=sum((p.paid_amount for p in rows), ZERO),
-                patient_responsibility=sum((p.patient_responsibility for p in rows), ZERO),
-                adjusted=sum((p.adjusted_amount for p in rows), ZERO),
-                prior_payer=sum((p.prior_payer_amount or ZERO for p in rows), ZERO),
+                patient_responsibility=share,
+                adjusted=adjusted,
+                prior_payer=prior,
                 adjustments_by_group=dict(sorted(by_group.items())),
                 payments=len(rows),
                 latest=(payer, rank) == latest_key,

@@ -78,7 +78,7 @@ def prior_payer_amount(rec: ClaimReconciliation) -> Decimal:
             for a in rec.adjustments
             if a.carc == PRIOR_PAYER_CARC and a.group is not AdjustmentGroup.PR
         ),
-        ZERO,
+        Decimal("0.00"),
     )
 
 

@@ -205,7 +205,10 @@ class Poster:
         else:
             receipt.state = await self._park(unit, message, match, cls)
         if receipt.state == "review" and cls.outcome is not Outcome.NEEDS_REVIEW:
-            cls = dataclasses.replace(cls, outcome=Outcome.NEEDS_REVIEW, reason="held for review")
+            held = next((_HOLD_WORDS[f] for f in flags if f in _HOLD_WORDS), "a person decides")
+            cls = dataclasses.replace(
+                cls, outcome=Outcome.NEEDS_REVIEW, reason=f"held for review: {held}"
+            )
             receipt.outcome = cls.outcome.value
         cls = dataclasses.replace(cls, flags=tuple(flags))
         if again:

@@ -85,9 +85,9 @@ _SECONDARY_2041 = claim(
 )
 
 
-def _er_5120(control: str) -> dict[str, Any]:
+def _er_5120(control: str, number: str = "ER-5120") -> dict[str, Any]:
     return claim(
-        "ER-5120",
+        number,
         control=control,
         charged="300.00",
         paid="240.00",
@@ -225,6 +225,21 @@ RULE_CASES: list[Case] = [
         postings=[("applied", "paid_in_full"), ("applied", "paid_in_full")],
         claims={"ER-5120": Expect("overpaid", "480.00", "60.00", "0.00")},
         follow_ups={"ER-5120": [("work_by_hand", "credit-balance")]},
+        transactions=[None, None],
+        flags=["credit_balance"],
+    ),
+    Case(
+        # The same plan pays the whole claim again under a new claim control number: the
+        # money is counted twice, the patient's share once: 240.00 to refund.
+        name="same_payer_paying_the_whole_claim_twice_leaves_a_credit_balance",
+        steps=[
+            Claims([ledger_claim("ER-5121", "300.00")]),
+            Batch(paid_by(batch("log-5121-a", _er_5120("ICN-C-1", "ER-5121")), LAKESIDE)),
+            Batch(paid_by(batch("log-5121-b", _er_5120("ICN-C-2", "ER-5121")), LAKESIDE)),
+        ],
+        postings=[("applied", "paid_in_full"), ("applied", "paid_in_full")],
+        claims={"ER-5121": Expect("overpaid", "480.00", "60.00", "0.00")},
+        follow_ups={"ER-5121": [("work_by_hand", "credit-balance")]},
         transactions=[None, None],
         flags=["credit_balance"],
     ),
