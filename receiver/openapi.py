@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from router.redox import ClaimSubmission, PaymentBatch
@@ -61,7 +62,8 @@ _ERROR_SCHEMAS: dict[str, Any] = {
     },
     "VerificationChallenge": {
         "type": "object",
-        "required": ["verification-token", "challenge"],
+        "description": "The token may be in the body (as Redox sends it) or the header.",
+        "required": ["challenge"],
         "properties": {"verification-token": {"type": "string"}, "challenge": _CHALLENGE},
     },
 }
@@ -74,8 +76,36 @@ def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     return answer
 
 
-def _post(events: str) -> dict[str, Any]:
-    body_schemas = [{"$ref": _REF.format(model=m)} for m in ("PaymentBatch", "ClaimSubmission")]
+# What validation adds to a model's Meta: one log with Redox's log ID (receiver.validation).
+_HAS_LOG_ID: dict[str, Any] = {
+    "type": "array",
+    "contains": {
+        "type": "object",
+        "required": ["ID"],
+        "properties": {"ID": {"type": "string", "minLength": 1}},
+    },
+}
+
+
+def _routed_body(model: type[BaseModel], routes: RouteTable) -> dict[str, Any]:
+    """The model's schema, with Meta's names limited to the routes that pick this model."""
+    events = [
+        {"properties": {"DataModel": {"const": data_model}, "EventType": {"const": event_type}}}
+        for data_model, event_type in sorted(routes.routes)
+        if routes.body_model(data_model, event_type) is model
+    ]
+    meta = {"required": ["Logs"], "properties": {"Logs": _HAS_LOG_ID}, "anyOf": events}
+    return {
+        "allOf": [
+            {"$ref": _REF.format(model=model.__name__)},
+            {"type": "object", "properties": {"Meta": meta}},
+        ]
+    }
+
+
+def _post(routes: RouteTable) -> dict[str, Any]:
+    events = ", ".join(routes.known_events())
+    body_schemas = [_routed_body(model, routes) for model in (PaymentBatch, ClaimSubmission)]
     body_schemas.append({"$ref": _REF.format(model="VerificationChallenge")})
     return {
         "summary": "Receive a Redox webhook (or Redox's POST verification challenge)",
@@ -87,7 +117,9 @@ def _post(events: str) -> dict[str, Any]:
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"oneOf": body_schemas}}},
+            # anyOf, not oneOf: every field but Meta is optional and unknown fields are kept, so
+            # a PaymentBatch is also a valid ClaimSubmission document; Meta's names pick one.
+            "content": {"application/json": {"schema": {"anyOf": body_schemas}}},
         },
         "responses": {
             "200": {
@@ -135,7 +167,7 @@ def openapi_document(routes: RouteTable) -> dict[str, Any]:
         "info": {"title": "claimflow receiver", "version": "1"},
         "paths": {
             "/webhooks/redox": {
-                "post": _post(", ".join(routes.known_events())),
+                "post": _post(routes),
                 "get": verify_get,
             },
             "/healthz": {"get": {"summary": "Liveness", **probe}},

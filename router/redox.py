@@ -17,7 +17,14 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_pascal
 
 __all__ = [
@@ -84,10 +91,24 @@ def _serialize_datetime(value: date | datetime) -> str:
     return value.isoformat()
 
 
+# What _parse_money accepts, for JSON Schema: an integer, or a string that is a plain decimal
+# once surrounding whitespace and every comma are removed ("1,234.50", " 12 ", ".5").
+_MONEY_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "integer"},
+        {
+            "type": "string",
+            "pattern": r"^\s*,*[+-]?,*(\d[\d,]*(\.[\d,]*)?|\.,*\d[\d,]*)\s*$",
+            "examples": ["100.00"],
+        },
+    ]
+}
+
 Money = Annotated[
     Decimal,
     BeforeValidator(_parse_money),
     PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(_MONEY_JSON_SCHEMA, mode="validation"),
 ]
 """Exact money: a JSON string such as ``"100.00"`` (or an integer), never a float."""
 
