@@ -44,7 +44,7 @@ class LocalIdentityProvider:
     def issuer(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         argv = [
             sys.executable,
             "-m",
