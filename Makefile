@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run test lint typecheck pytest bench
+.PHONY: run test lint typecheck pytest bench screenshots
 
 run:
 	CLAIMFLOW_BOOTSTRAP_KCAT=1 ./scripts/bootstrap
@@ -22,3 +22,8 @@ pytest:
 bench:
 	./scripts/bootstrap
 	.venv/bin/python -m benchmarks
+
+# The worklist's pictures in docs/worklist.md, taken by headless Chromium (docs/img/worklist-*.png).
+screenshots:
+	./scripts/bootstrap
+	.venv/bin/python -m claimflow.devstack.screenshots

@@ -44,7 +44,12 @@ class LocalIdentityProvider:
     def issuer(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def argv(self) -> list[str]:
+        """The provider's command line (the dev stack runs it as one of its processes)."""
         argv = [
             sys.executable,
             "-m",
@@ -57,6 +62,10 @@ class LocalIdentityProvider:
         ]
         for user in self.users:
             argv += ["--user-claims", json.dumps(dict(user))]
+        return argv
+
+    def start(self, timeout: float = 120.0) -> None:
+        argv = self.argv()
         log = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115
         try:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -75,7 +84,7 @@ class LocalIdentityProvider:
                     f"oidc-provider-mock exited ({self._process.returncode})"
                 )
             try:
-                answer = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2)
+                answer = httpx.get(self.discovery_url, timeout=2)
                 if answer.status_code == 200:
                     return
             except httpx.HTTPError:

@@ -2,8 +2,9 @@
 
 Starts a local Apache Kafka broker (KRaft) with the topic contract, the Integrex and Availity
 sandboxes, then every claimflow role as its own process — receiver, router, the ledger, the
-status-check and the attachment handlers — wired together through environment variables the
-way Kubernetes wires them. Each process logs to ``<state>/logs/<name>.log``. Ctrl-C (or SIGTERM)
+status-check and the attachment handlers — and the billing worklist with a local OpenID Connect
+provider and two demo users, wired together through environment variables the way Kubernetes
+wires them. Each process logs to ``<state>/logs/<name>.log``. Ctrl-C (or SIGTERM)
 stops them all, newest first, each given time to drain. The ledger is the default SQLite
 file (``./claimflow-ledger.db``, or ``CLAIMFLOW_DATABASE__URL``), so ``claimflow claims import``
 and ``claimflow claim show`` run from the same directory see the stack's ledger. The stack
@@ -24,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claimflow.devstack.identity import LocalIdentityProvider
 from claimflow.devstack.kafka import KafkaBroker
+from claimflow.devstack.worklist_stack import worklist_environment
 from claimflow.errors import CommandError
 from claimflow.progress import Progress
 
@@ -116,6 +119,8 @@ class LocalStack:
     receiver_port: int = 8080
     integrex_port: int = 8091
     availity_port: int = 8092
+    worklist_port: int = 8090
+    identity_port: int = 9400
     processes: list[StackProcess] = field(default_factory=list)
     broker: KafkaBroker | None = None
 
@@ -238,6 +243,24 @@ class LocalStack:
                     {"CLAIMFLOW_HANDLERS__HEALTH_PORT": str(port)},
                 )
             )
+        identity = LocalIdentityProvider(port=self.identity_port)
+        worklist_url = f"http://localhost:{self.worklist_port}"
+        plan.append(
+            (
+                StackProcess(
+                    "identity", identity.argv(), identity.discovery_url, logs / "identity.log"
+                ),
+                {},
+            )
+        )
+        plan.append(
+            (
+                StackProcess(
+                    "worklist", [cf, "web"], f"{worklist_url}/readyz", logs / "worklist.log"
+                ),
+                worklist_environment(identity.issuer, worklist_url, self.worklist_port),
+            )
+        )
         plan.append(
             (
                 StackProcess(
@@ -290,6 +313,10 @@ class LocalStack:
             f"http://127.0.0.1:{self.receiver_port}/webhooks/redox\n"
             "            .venv/bin/claimflow claims import sandboxes/data/redox-sample-claims.csv\n"
             "            .venv/bin/claimflow claim show 66729659983\n"
+            f"  worklist: http://localhost:{self.worklist_port}  (sign in at the local "
+            "provider as poster@example.org, who may add notes, or viewer@example.org)\n"
+            f"  identity: http://127.0.0.1:{self.identity_port}  "
+            "(local OpenID Connect provider, demo users only)\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

@@ -1,16 +1,14 @@
 """Worklist fixtures: a migrated ledger (SQLite and PostgreSQL), the real OIDC provider, the app.
 
 The identity provider is ``oidc-provider-mock`` run as its own process (claimflow/devstack/
-identity.py): two of them, started together once per session, one issuing normal tokens and
-one issuing ID tokens that expired ten minutes before they were issued.
+identity.py), once per session; a second one, issuing expired ID tokens, starts only for the
+test that needs it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,30 +22,30 @@ from claimflow.settings import DatabaseSettings
 from handlers.ledger.database import create_engine, upgrade
 
 
-@dataclass(frozen=True)
-class Providers:
-    normal: LocalIdentityProvider
-    expired: LocalIdentityProvider
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIdentityProvider]:
+    """The session's provider, with the demo users (a poster and a viewer) predefined."""
+    provider = LocalIdentityProvider(
+        port=free_port(), log_file=tmp_path_factory.mktemp("oidc") / "provider.log"
+    )
+    provider.start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture(scope="session")
-def identity_providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Providers]:
-    logs = tmp_path_factory.mktemp("oidc")
-    normal = LocalIdentityProvider(port=free_port(), log_file=logs / "normal.log")
-    expired = LocalIdentityProvider(
-        port=free_port(), token_max_age_seconds=-600, log_file=logs / "expired.log"
+def expiring_identity_provider(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LocalIdentityProvider]:
+    """A provider whose ID tokens expired ten minutes before they were issued."""
+    provider = LocalIdentityProvider(
+        port=free_port(),
+        token_max_age_seconds=-600,
+        log_file=tmp_path_factory.mktemp("oidc-expired") / "provider.log",
     )
-    with ThreadPoolExecutor(2) as pool:
-        for started in [pool.submit(normal.start), pool.submit(expired.start)]:
-            started.result()
-    yield Providers(normal, expired)
-    normal.stop()
-    expired.stop()
-
-
-@pytest.fixture
-def identity_provider(identity_providers: Providers) -> LocalIdentityProvider:
-    return identity_providers.normal
+    provider.start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture

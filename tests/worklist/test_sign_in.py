@@ -18,7 +18,6 @@ import httpx
 import itsdangerous
 import pytest
 import structlog
-from conftest import Providers
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -144,9 +143,9 @@ async def test_an_id_token_for_another_audience_fails_the_audience_check(
 
 
 async def test_an_expired_id_token_is_refused(
-    identity_providers: Providers, ids: dict[str, int], worklist_url: str
+    expiring_identity_provider: LocalIdentityProvider, ids: dict[str, int], worklist_url: str
 ) -> None:
-    expired = identity_providers.expired
+    expired = expiring_identity_provider
     async with running(create_app(web_settings(expired.issuer, worklist_url))) as client:
         refused = await sign_in(client, expired, "ann@example.org", ["poster"])
         assert refused.status_code == 401

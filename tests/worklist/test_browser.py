@@ -1,0 +1,102 @@
+"""The worklist in a real browser: Debian's headless Chromium, driven by Selenium.
+
+The stack is what ``make run`` starts for the worklist: the local provider (a real OIDC
+provider process), a demo ledger and ``claimflow web`` as its own process. Every wait is for a
+condition on the page, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+
+from claimflow.devstack.browser import headless_chromium
+from claimflow.devstack.identity import LocalIdentityProvider
+from claimflow.devstack.screenshots import add_ledger_event, open_claim, sign_in, wait
+from claimflow.devstack.worklist_stack import RunningWorklist, running_worklist
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def worklist(
+    tmp_path_factory: pytest.TempPathFactory, identity_provider: LocalIdentityProvider
+) -> Iterator[RunningWorklist]:
+    state = tmp_path_factory.mktemp("worklist-stack")
+    with running_worklist(state, provider=identity_provider) as running:
+        yield running
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = headless_chromium(tmp_path / "profile")
+    yield driver
+    driver.quit()
+
+
+def test_a_poster_signs_in_opens_the_review_queue_and_a_claim_and_adds_a_note(
+    worklist: RunningWorklist, browser: webdriver.Chrome
+) -> None:
+    sign_in(browser, worklist, "poster@example.org")
+    browser.find_element(By.CSS_SELECTOR, 'a[href="/queues/needs-review"]').click()
+    wait(browser).until(ready.title_contains("Needs review"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.items tbody tr")
+    assert len(rows) == 12
+    assert "choose the one this payment pays" in browser.page_source
+    browser.get(f"{worklist.url}/queues/denied")
+    browser.find_element(By.CSS_SELECTOR, "table.items tbody a").click()
+    wait(browser).until(ready.presence_of_element_located((By.ID, "timeline")))
+    assert "Status: denied" in browser.find_element(By.TAG_NAME, "h1").text
+    browser.find_element(By.ID, "note").send_keys("Appeal sent with the operative report")
+    browser.find_element(By.CSS_SELECTOR, "form.note button").click()
+    wait(browser).until(ready.text_to_be_present_in_element(
+        (By.ID, "timeline"), "Note by Pat Poster: Appeal sent with the operative report"
+    ))  # fmt: skip
+    assert browser.current_url.endswith("#timeline")
+
+
+def test_a_stale_note_is_refused_and_the_new_state_shown(
+    worklist: RunningWorklist, browser: webdriver.Chrome
+) -> None:
+    claim_id = worklist.claims["overpaid"]
+    sign_in(browser, worklist, "poster@example.org")
+    open_claim(browser, worklist, claim_id)
+    browser.find_element(By.ID, "note").send_keys("Refund the credit balance")
+    add_ledger_event(worklist, claim_id, "Recoupment of 35.82 posted")
+    browser.find_element(By.CSS_SELECTOR, "form.note button").click()
+    problem = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".problem")))
+    assert "changed after you opened it" in problem.text
+    assert "Recoupment of 35.82 posted" in browser.find_element(By.ID, "timeline").text
+    assert browser.find_element(By.ID, "note").get_attribute("value") == (
+        "Refund the credit balance"
+    )
+    assert "Note by Pat Poster: Refund" not in browser.find_element(By.ID, "timeline").text
+
+
+def test_a_viewer_sees_a_claim_but_cannot_add_a_note(
+    worklist: RunningWorklist, browser: webdriver.Chrome
+) -> None:
+    claim_id = worklist.claims["denied"]
+    sign_in(browser, worklist, "viewer@example.org")
+    open_claim(browser, worklist, claim_id)
+    assert browser.find_elements(By.ID, "note") == []
+    assert "can see this claim but not decide" in browser.page_source
+    # Even a hand-made request with the session's own CSRF token is refused.
+    status = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const body = new URLSearchParams({
+          csrf_token: document.querySelector('input[name=csrf_token]').value,
+          version: '0.0', note: 'Post it anyway'});
+        fetch(arguments[0], {method: 'POST', body}).then(r => done(r.status));
+        """,
+        f"{worklist.url}/claims/{claim_id}/notes",
+    )
+    assert status == 403
+    open_claim(browser, worklist, claim_id)
+    assert "Post it anyway" not in browser.find_element(By.ID, "timeline").text
