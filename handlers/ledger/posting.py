@@ -150,7 +150,6 @@ class Poster:
             decisions += await self._late_transaction_rules(unit, claim, message, again=again)
         tx_diffs: tuple[Difference, ...] = ()
         if not again:
-            await unit.flush()
             tx_diffs = await check_delivery(unit, self, message)
         return PostingResult(
             mid,
@@ -201,7 +200,6 @@ class Poster:
                 "the same payment notification arrived again; nothing changed",
                 message_id=message.message_id,
             )
-        await unit.flush()
         await check_delivery(unit, self, message)
         return PostingResult(message.message_id, "duplicate", claim_id=original.claim_id)
 
@@ -258,8 +256,8 @@ class Poster:
             applied_at=self.now(),
         )
         unit.add(applied)
-        await unit.flush()
         if cls.outcome is Outcome.REVERSED:
+            await unit.flush()  # the reversal's id, and the payments it may reverse
             earlier = await unit.reversible_payment(claim.id, c.control_number, rec.paid)
             if earlier is not None:
                 earlier.reversed_by_id = applied.id
