@@ -1,4 +1,5 @@
-"""``claimflow claims import FILE``, ``claimflow claim show ID`` and ``claimflow db upgrade``.
+"""``claimflow claims import FILE``, ``claimflow ledger post FILE...``, ``claimflow claim show ID``
+and ``claimflow db upgrade``.
 
 Registered by handlers/cli.py; heavy imports happen inside the command functions.
 """
@@ -23,6 +24,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     load.add_argument("file", type=Path, metavar="FILE", help="a .csv or .json claims file")
     load.set_defaults(run=_import)
 
+    ledger = subparsers.add_parser("ledger", help="the claims ledger's payments")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
+    post = ledger_commands.add_parser(
+        "post", help="post Redox PaymentBatch JSON files into the ledger, without Kafka"
+    )
+    post.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE", help="a Claim.PaymentBatch JSON file"
+    )
+    post.set_defaults(run=_post)
+
     claim = subparsers.add_parser("claim", help="one claim of the ledger")
     claim_commands = claim.add_subparsers(dest="claim_command", required=True, metavar="COMMAND")
     show = claim_commands.add_parser("show", help="print a claim's history as a timeline")
@@ -38,62 +49,36 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
     """Validate every row, then add them all in one transaction; 0 on success, 1 if any bad."""
     from handlers.followup.rules import load_rules
+    from handlers.ledger.claims_import import import_claims_file
     from handlers.ledger.database import create_engine, upgrade
-    from handlers.ledger.intake import RowError, parse_claims_file
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
-    try:
-        report = parse_claims_file(path)
-    except (OSError, ValueError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
-        echo(f"claimflow: cannot read {path}: {reason}")
-        return 1
-    errors = list(report.errors)
     engine = create_engine(settings.database)
     try:
         await upgrade(engine)
-        ledger = ClaimLedger(engine)
         poster = Poster(
             rules=load_rules(settings.handlers.rules_file),
             tolerance=settings.money_tolerance,
             topic_prefix=settings.kafka.topic_prefix,
         )
-        added = same = matched = 0
-        async with ledger.unit() as unit:
-            known = await unit.claims_by_number([c.claim_number for _, c in report.claims])
-            for row, new in report.claims:
-                old = known.get(new.claim_number)
-                if old is not None and _differs(old, new):
-                    errors.append(
-                        RowError(row, "claim_number", "already in the ledger, differently")
-                    )
-            if errors:
-                await unit.session.rollback()
-            else:
-                for row, new in report.claims:
-                    if new.claim_number in known:
-                        same += 1
-                        continue
-                    _, posted = await poster.add_claim(unit, new, source=f"{path.name} row {row}")
-                    added += 1
-                    matched += sum(1 for p in posted if p.state == "applied")
+        outcome = await import_claims_file(ClaimLedger(engine), poster, path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+        echo(f"claimflow: cannot read {path}: {reason}")
+        return 1
     finally:
         await engine.dispose()
-    if errors:
-        for error in sorted(errors, key=lambda e: e.row):
+    if outcome.errors:
+        for error in sorted(outcome.errors, key=lambda e: e.row):
             echo(f"{path.name}: {error}")
-        echo(f"nothing imported: {len(errors)} error(s) in {path.name}")
+        echo(f"nothing imported: {len(outcome.errors)} error(s) in {path.name}")
         return 1
     echo(
-        f"imported {added} claims from {path.name} ({same} already in the ledger); "
-        f"{matched} parked payments matched"
+        f"imported {outcome.added} claims from {path.name} ({outcome.same} already in the "
+        f"ledger); {outcome.matched} parked payments matched"
     )
     return 0
-
-
-def _differs(old: Any, new: Any) -> bool:
-    return any(getattr(old, name) != value for name, value in new.model_dump().items())
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -117,6 +102,43 @@ async def _show_claim(settings: Any, reference: str) -> str | None:
         return render_timeline(claim, events, follow_ups)
     finally:
         await engine.dispose()
+
+
+async def post_payment_files(settings: Any, paths: list[Path], *, echo: Any = print) -> int:
+    """``claimflow ledger post``: 0 when every file was posted (see handlers.ledger.offline)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from handlers.followup.rules import load_rules
+    from handlers.ledger.database import create_engine, upgrade
+    from handlers.ledger.offline import post_files
+    from handlers.ledger.posting import Poster
+    from handlers.ledger.store import ClaimLedger
+
+    engine = create_engine(settings.database)
+    try:
+        await upgrade(engine)
+        poster = Poster(
+            rules=load_rules(settings.handlers.rules_file),
+            tolerance=settings.money_tolerance,
+            topic_prefix=settings.kafka.topic_prefix,
+        )
+        status, summary = await post_files(ClaimLedger(engine), poster, paths, echo=echo)
+    except (SQLAlchemyError, OSError) as exc:
+        echo(
+            f"claimflow: the ledger database failed ({type(exc).__name__}); what was posted "
+            "stays posted, and posting the same files again completes them"
+        )
+        return 1
+    finally:
+        await engine.dispose()
+    echo(summary.line())
+    return status
+
+
+def _post(args: argparse.Namespace) -> int:
+    from claimflow.settings import load_settings
+
+    return asyncio.run(post_payment_files(load_settings(), args.files))
 
 
 def _show(args: argparse.Namespace) -> int:
