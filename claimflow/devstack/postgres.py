@@ -39,6 +39,8 @@ class LocalPostgres:
     state_dir: Path
     port: int = 5432
     database: str = "claimflow"
+    fsync: bool = False
+    """Off for tests (speed); the ledger benchmark turns it on."""
 
     @property
     def url(self) -> str:
@@ -77,7 +79,10 @@ class LocalPostgres:
                     "--no-sync",
                 ]
             )
-        options = f"-p {self.port} -k {self.state_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        fsync = "on" if self.fsync else "off"
+        options = (
+            f"-p {self.port} -k {self.state_dir} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
+        )
         self._run(
             [
                 str(bin_dir / "pg_ctl"),

@@ -1,4 +1,5 @@
-"""``claimflow claims import FILE``, ``claimflow claim show ID`` and ``claimflow db upgrade``.
+"""``claimflow claims import FILE``, ``claimflow ledger post FILE...``, ``claimflow claim show ID``
+and ``claimflow db upgrade``.
 
 Registered by handlers/cli.py; heavy imports happen inside the command functions.
 """
@@ -29,6 +30,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     load.add_argument("file", type=Path, metavar="FILE", help="a .csv or .json claims file")
     load.set_defaults(run=_import)
+
+    ledger = subparsers.add_parser(
+        "ledger",
+        help="the claims ledger's payments",
+        epilog="example: claimflow ledger post remittance-2026-11.json",
+    )
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
+    post = ledger_commands.add_parser(
+        "post",
+        help="post Redox PaymentBatch JSON files into the ledger, without Kafka",
+        epilog="example: claimflow ledger post samples/redox-claim-paymentbatch.json",
+    )
+    post.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE", help="a Claim.PaymentBatch JSON file"
+    )
+    post.set_defaults(run=_post)
 
     claim = subparsers.add_parser(
         "claim", help="one claim of the ledger", epilog="example: claimflow claim show A-1"
@@ -65,69 +82,39 @@ async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
     A file that cannot be read raises ``FileProblem``; the embedded SQLite ledger gets its
     schema on first use, PostgreSQL must be migrated (``ensure_schema``).
     """
-    from claimflow.progress import progress
     from handlers.followup.rules import load_rules
+    from handlers.ledger.claims_import import import_claims_file
     from handlers.ledger.database import create_engine, ensure_schema
-    from handlers.ledger.intake import RowError, parse_claims_file
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
+    engine = create_engine(settings.database)
     try:
-        report = parse_claims_file(path)
+        await ensure_schema(engine)
+        poster = Poster(
+            rules=load_rules(settings.handlers.rules_file),
+            tolerance=settings.money_tolerance,
+            topic_prefix=settings.kafka.topic_prefix,
+        )
+        outcome = await import_claims_file(ClaimLedger(engine), poster, path)
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise FileProblem(f"cannot read the claims file {path}: {reason}") from exc
     except ValueError as exc:
         echo(f"claimflow: cannot read {path}: {exc}")
         return 1
-    errors = list(report.errors)
-    engine = create_engine(settings.database)
-    try:
-        await ensure_schema(engine)
-        ledger = ClaimLedger(engine)
-        poster = Poster(
-            rules=load_rules(settings.handlers.rules_file),
-            tolerance=settings.money_tolerance,
-            topic_prefix=settings.kafka.topic_prefix,
-        )
-        added = same = matched = 0
-        async with ledger.unit() as unit:
-            known = await unit.claims_by_number([c.claim_number for _, c in report.claims])
-            for row, new in report.claims:
-                old = known.get(new.claim_number)
-                if old is not None and _differs(old, new):
-                    errors.append(
-                        RowError(row, "claim_number", "already in the ledger, differently")
-                    )
-            if errors:
-                await unit.session.rollback()
-            else:
-                with progress("importing claims", len(report.claims), unit="claims") as bar:
-                    for row, new in report.claims:
-                        bar.advance()
-                        if new.claim_number in known:
-                            same += 1
-                            continue
-                        source = f"{path.name} row {row}"
-                        _, posted = await poster.add_claim(unit, new, source=source)
-                        added += 1
-                        matched += sum(1 for p in posted if p.state == "applied")
     finally:
         await engine.dispose()
-    if errors:
-        for error in sorted(errors, key=lambda e: e.row):
+    if outcome.errors:
+        for error in sorted(outcome.errors, key=lambda e: e.row):
             echo(f"{path.name}: {error}")
-        echo(f"nothing imported: {len(errors)} error(s) in {path.name}")
+        echo(f"nothing imported: {len(outcome.errors)} error(s) in {path.name}")
         return 1
     echo(
-        f"imported {added} claims from {path.name} ({same} already in the ledger); "
-        f"{matched} parked payments matched"
+        f"imported {outcome.added} claims from {path.name} ({outcome.same} already in the "
+        f"ledger); {outcome.matched} parked payments matched"
     )
     return 0
-
-
-def _differs(old: Any, new: Any) -> bool:
-    return any(getattr(old, name) != value for name, value in new.model_dump().items())
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -156,6 +143,43 @@ async def _show_claim(settings: Any, reference: str, *, as_json: bool = False) -
         return render_claim_view(view)
     finally:
         await engine.dispose()
+
+
+async def post_payment_files(settings: Any, paths: list[Path], *, echo: Any = print) -> int:
+    """``claimflow ledger post``: 0 when every file was posted (see handlers.ledger.offline)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from handlers.followup.rules import load_rules
+    from handlers.ledger.database import create_engine, ensure_schema
+    from handlers.ledger.offline import post_files
+    from handlers.ledger.posting import Poster
+    from handlers.ledger.store import ClaimLedger
+
+    engine = create_engine(settings.database)
+    try:
+        await ensure_schema(engine)
+        poster = Poster(
+            rules=load_rules(settings.handlers.rules_file),
+            tolerance=settings.money_tolerance,
+            topic_prefix=settings.kafka.topic_prefix,
+        )
+        status, summary = await post_files(ClaimLedger(engine), poster, paths, echo=echo)
+    except (SQLAlchemyError, OSError) as exc:
+        echo(
+            f"claimflow: the ledger database failed ({type(exc).__name__}); what was posted "
+            "stays posted, and posting the same files again completes them"
+        )
+        return 1
+    finally:
+        await engine.dispose()
+    echo(summary.line())
+    return status
+
+
+def _post(args: argparse.Namespace) -> int:
+    from claimflow.settings import load_settings
+
+    return asyncio.run(post_payment_files(load_settings(), args.files))
 
 
 def _show(args: argparse.Namespace) -> int:

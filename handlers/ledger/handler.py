@@ -9,6 +9,14 @@ message: its effects are already there or not at all, and unsent outbox messages
 their original ids. A background flush also publishes what ``claimflow claims import`` queued
 (parked payments it matched).
 
+The runtime hands the ledger a partition's queued messages at once (``handle_batch``): they
+are posted in ONE transaction, in offset order, after their keys were loaded in a few
+set-based queries (``LedgerUnit.prefetch``). A message that fails is taken out and the rest
+posted again without it (its later messages of the same claim are held back with it, so
+per-claim order holds); its outcome goes back to the runtime, which retries it alone. When a
+failure cannot be pinned on one message (the commit itself), each message gets a unit of its
+own. Offsets are committed by the runtime only after this returns, so after the commit.
+
 Errors: an unreadable message is a ``PoisonMessageError`` (dead-lettered at once); a database
 that is down or a concurrent writer is a ``TransientError`` (retried).
 """
@@ -17,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -31,7 +41,7 @@ from handlers.ledger.intake import NewClaim
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
-from handlers.ledger.store import ClaimLedger
+from handlers.ledger.store import ClaimLedger, LedgerUnit
 from handlers.runtime import (
     HandlerContext,
     InboundMessage,
@@ -54,6 +64,8 @@ __all__ = ["LedgerHandler", "build_ledger_handler"]
 _log = structlog.get_logger("claimflow.ledger")
 
 FLUSH_INTERVAL_SECONDS = 1.0
+MAX_ISOLATED = 3
+"""Messages taken out of one batch before the rest fall back to a unit per message."""
 STATUS_CHECK_RESULT_SCHEMA = "claimflow.status-check-result.v1"
 ATTACHMENT_RESULT_SCHEMA = "claimflow.attachment-result.v1"
 
@@ -122,45 +134,152 @@ class LedgerHandler:
             return ATTACHMENT_RESULT_SCHEMA
         return message.headers.get(HEADERS.SCHEMA, b"").decode(errors="replace")
 
-    async def handle(self, message: InboundMessage) -> None:
-        if self._ledger is None or self._relay is None:
-            raise TransientError("the ledger handler has not started")
+    def _parse(self, message: InboundMessage) -> _Work:
         kind = self._kind(message)
         try:
             if kind == CLAIM_PAYMENT_SCHEMA:
-                payment = ClaimPaymentMessage.model_validate_json(message.value)
-                work = self._payment(payment)
-            elif kind == CLAIM_SUBMISSION_SCHEMA:
+                return _Work(message, ClaimPaymentMessage.model_validate_json(message.value))
+            if kind == CLAIM_SUBMISSION_SCHEMA:
                 submission = ClaimSubmissionMessage.model_validate_json(message.value)
-                work = self._submission(submission, NewClaim.from_submission(submission))
-            elif kind == STATUS_CHECK_RESULT_SCHEMA:
-                status = StatusCheckResult.model_validate_json(message.value)
-                work = self._partner_result(status, message)
-            elif kind == ATTACHMENT_RESULT_SCHEMA:
-                attachment = AttachmentResult.model_validate_json(message.value)
-                work = self._partner_result(attachment, message)
-            else:
-                raise PoisonMessageError("not a claim payment or claim submission message")
+                return _Work(message, submission, NewClaim.from_submission(submission))
+            if kind == STATUS_CHECK_RESULT_SCHEMA:
+                return _Work(message, StatusCheckResult.model_validate_json(message.value))
+            if kind == ATTACHMENT_RESULT_SCHEMA:
+                return _Work(message, AttachmentResult.model_validate_json(message.value))
         except ValidationError as exc:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})[:5]
             raise PoisonMessageError(f"invalid {kind or 'message'}: {', '.join(fields)}") from exc
-        try:
-            if self._engine is not None and self._engine.dialect.name == "sqlite":
-                async with self._serial:
-                    fields_ = await work
-            else:
-                fields_ = await work
-        except IntegrityError as exc:
-            raise TransientError("a concurrent writer changed the same ledger rows") from exc
-        except (OperationalError, DBAPIError, OSError) as exc:
-            raise TransientError("the ledger database is unavailable") from exc
-        await self._relay.flush()
-        _log.info("ledger message handled", message_id=message.message_id, **fields_)
+        raise PoisonMessageError("not a claim payment or claim submission message")
 
-    async def _payment(self, message: ClaimPaymentMessage) -> dict[str, Any]:
+    async def handle(self, message: InboundMessage) -> None:
+        if self._ledger is None or self._relay is None:
+            raise TransientError("the ledger handler has not started")
+        work = self._parse(message)
+        async with self._writing():
+            try:
+                async with self._ledger.unit() as unit:
+                    fields = await self._apply(unit, work)
+            except Exception as exc:
+                translated = _translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+        await self._relay.flush()
+        _log.info("ledger message handled", message_id=message.message_id, **fields)
+
+    async def handle_batch(
+        self, messages: Sequence[InboundMessage]
+    ) -> Sequence[BaseException | None]:
+        """Post the messages in one transaction; a failed one is taken out (module docs)."""
+        if self._ledger is None or self._relay is None:
+            raise TransientError("the ledger handler has not started")
+        outcomes: list[BaseException | None] = [None] * len(messages)
+        works: dict[int, _Work] = {}
+        for index, message in enumerate(messages):
+            try:
+                works[index] = self._parse(message)
+            except PoisonMessageError as exc:
+                outcomes[index] = exc
+        handled: dict[int, dict[str, Any]] = {}
+        isolated = 0
+        async with self._writing():
+            while works:
+                try:
+                    handled.update(await self._post_together(works))
+                    break
+                except _MessageFailedError as failed:
+                    # Commit what came before it: if that fails too, the failure was an
+                    # earlier message's (a row written late); else this message is the one.
+                    before = {i: w for i, w in works.items() if i < failed.index}
+                    try:
+                        handled.update(await self._post_together(before) if before else {})
+                    except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
+                        handled.update(await self._post_one_by_one(works, outcomes, messages))
+                        break
+                    for index in before:
+                        del works[index]
+                    self._take_out(failed, works, outcomes, messages)
+                    isolated += 1
+                    if isolated < MAX_ISOLATED:
+                        continue
+                except Exception:  # noqa: BLE001 - not one message's fault: one unit each
+                    _log.warning("ledger batch failed; posting its messages one by one")
+                handled.update(await self._post_one_by_one(works, outcomes, messages))
+                break
+        await self._relay.flush()
+        for index, fields in handled.items():
+            _log.info("ledger message handled", message_id=messages[index].message_id, **fields)
+        return outcomes
+
+    async def _post_together(self, works: dict[int, _Work]) -> dict[int, dict[str, Any]]:
         assert self._ledger is not None
+        handled: dict[int, dict[str, Any]] = {}
         async with self._ledger.unit() as unit:
-            result = await self._poster.post_payment(unit, message)
+            await unit.prefetch(
+                w.model
+                for w in works.values()
+                if isinstance(w.model, ClaimPaymentMessage | ClaimSubmissionMessage)
+            )
+            for index, work in works.items():
+                try:
+                    handled[index] = await self._apply(unit, work)
+                except Exception as exc:
+                    raise _MessageFailedError(index, exc) from exc
+        return handled
+
+    async def _post_one_by_one(
+        self,
+        works: dict[int, _Work],
+        outcomes: list[BaseException | None],
+        messages: Sequence[InboundMessage],
+    ) -> dict[int, dict[str, Any]]:
+        assert self._ledger is not None
+        handled: dict[int, dict[str, Any]] = {}
+        while works:
+            index, work = next(iter(works.items()))
+            try:
+                async with self._ledger.unit() as unit:
+                    handled[index] = await self._apply(unit, work)
+                del works[index]
+            except Exception as exc:  # noqa: BLE001 - reported to the runtime per message
+                self._take_out(_MessageFailedError(index, exc), works, outcomes, messages)
+        return handled
+
+    @staticmethod
+    def _take_out(
+        failed: _MessageFailedError,
+        works: dict[int, _Work],
+        outcomes: list[BaseException | None],
+        messages: Sequence[InboundMessage],
+    ) -> None:
+        """Fail one message, and hold back the later messages of its claim (its Kafka key)."""
+        works.pop(failed.index, None)
+        outcomes[failed.index] = _translate(failed.error)
+        key = messages[failed.index].key
+        for index in [i for i in works if i > failed.index and messages[i].key == key]:
+            del works[index]
+            outcomes[index] = TransientError("held back behind a failed message of its claim")
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> Any:
+        # SQLite has one writer: one unit at a time instead of failing on locks.
+        if self._engine is not None and self._engine.dialect.name == "sqlite":
+            async with self._serial:
+                yield
+        else:
+            yield
+
+    async def _apply(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
+        model = work.model
+        if isinstance(model, ClaimPaymentMessage):
+            return await self._payment(unit, model)
+        if isinstance(model, ClaimSubmissionMessage):
+            assert work.new is not None
+            return await self._submission(unit, model, work.new)
+        return await self._partner_result(unit, model, work.message)
+
+    async def _payment(self, unit: LedgerUnit, message: ClaimPaymentMessage) -> dict[str, Any]:
+        result = await self._poster.post_payment(unit, message)
         return {
             "kind": "claim_payment",
             "state": result.state,
@@ -172,25 +291,51 @@ class LedgerHandler:
             "balanced": result.reconciliation.balanced if result.reconciliation else None,
         }
 
-    async def _submission(self, message: ClaimSubmissionMessage, new: NewClaim) -> dict[str, Any]:
-        assert self._ledger is not None
-        async with self._ledger.unit() as unit:
-            claim, posted = await self._poster.add_claim(
-                unit,
-                new,
-                source=f"Claim.Submit message {message.message_id}",
-                message_id=message.message_id,
-            )
+    async def _submission(
+        self, unit: LedgerUnit, message: ClaimSubmissionMessage, new: NewClaim
+    ) -> dict[str, Any]:
+        claim, posted = await self._poster.add_claim(
+            unit,
+            new,
+            source=f"Claim.Submit message {message.message_id}",
+            message_id=message.message_id,
+        )
         return {"kind": "claim_submission", "claim_id": claim.id, "parked_posted": len(posted)}
 
     async def _partner_result(
-        self, result: StatusCheckResult | AttachmentResult, message: InboundMessage
+        self,
+        unit: LedgerUnit,
+        result: StatusCheckResult | AttachmentResult,
+        message: InboundMessage,
     ) -> dict[str, Any]:
-        assert self._ledger is not None
         message_id = message.message_id or derive_message_id(result.command_id, result.outcome)
-        async with self._ledger.unit() as unit:
-            claim_id = await record_partner_result(unit, result, message_id)
+        claim_id = await record_partner_result(unit, result, message_id)
         return {"kind": result.schema_name, "claim_id": claim_id, "outcome": result.outcome}
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    message: InboundMessage
+    model: ClaimPaymentMessage | ClaimSubmissionMessage | StatusCheckResult | AttachmentResult
+    new: NewClaim | None = None
+
+
+class _MessageFailedError(Exception):
+    """One message of a batch failed; the batch's transaction is rolled back."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """A database error as the runtime's retriable ``TransientError``; others as they are."""
+    if isinstance(exc, IntegrityError):
+        return TransientError("a concurrent writer changed the same ledger rows")
+    if isinstance(exc, OperationalError | DBAPIError | OSError):
+        return TransientError("the ledger database is unavailable")
+    return exc
 
 
 def build_ledger_handler(context: HandlerContext) -> LedgerHandler:

@@ -2,26 +2,35 @@
 
 A file is validated row by row with :class:`NewClaim`; the report names each bad row, column
 and reason, and never echoes a value (claim files hold PHI). A file with any bad row imports
-nothing (``claimflow claims import``).
+nothing (``claimflow claims import``). Rows are read as a stream (``claim_rows``), so a file
+of 100,000 claims is never held in memory at once.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ijson  # type: ignore[import-untyped] # no type information published
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.messages import ClaimSubmissionMessage
 from router.redox import Money
 
-__all__ = ["COLUMNS", "ImportReport", "NewClaim", "RowError", "parse_claims_file"]
+__all__ = [
+    "COLUMNS",
+    "ImportReport",
+    "NewClaim",
+    "RowError",
+    "claim_rows",
+    "parse_claims_file",
+    "validate_row",
+]
 
 
 class NewClaim(BaseModel):
@@ -111,21 +120,33 @@ class ImportReport:
     errors: list[RowError]
 
 
-def _rows(path: Path) -> list[tuple[int, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
+def claim_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(row number, row)`` of a claims file, streamed; ``ValueError`` for a bad file."""
     if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict) and "claims" in data:
-            data = data["claims"]
-        if not isinstance(data, list):
+        yield from _json_rows(path)
+        return
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        reader = csv.DictReader(stream)
+        unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"unknown CSV columns: {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
+            )
+        # Row numbers are the file's line numbers: the header is line 1.
+        yield from enumerate(reader, start=2)
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as stream:
+        head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        stream.seek(0)
+        if head not in (b"[", b"{"):
             raise ValueError('a JSON claims file holds a list of claims (or {"claims": [...]})')
-        return list(enumerate(data, start=1))
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown CSV columns: {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-    # Row numbers are the file's line numbers: the header is line 1.
-    return [(index, row) for index, row in enumerate(reader, start=2)]
+        prefix = "item" if head == b"[" else "claims.item"
+        try:
+            yield from enumerate(ijson.items(stream, prefix, use_float=True), start=1)
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            raise ValueError("not valid JSON") from exc
 
 
 def _reason(kind: str, message: str, value: Any) -> str:
@@ -136,22 +157,30 @@ def _reason(kind: str, message: str, value: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+def validate_row(row_number: int, row: Any) -> NewClaim | list[RowError]:
+    """The row as a claim, or its errors (row, column, reason; never the value)."""
+    if not isinstance(row, dict):
+        return [RowError(row_number, "-", "must be an object of column: value")]
+    try:
+        return NewClaim.model_validate(row)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            column = ".".join(str(p) for p in error["loc"]) or "-"
+            reason = _reason(error["type"], error["msg"], row.get(column))
+            errors.append(RowError(row_number, column, reason))
+        return errors
+
+
 def parse_claims_file(path: Path) -> ImportReport:
     """Every row validated; errors name row, column and reason, never the value."""
     claims: list[tuple[int, NewClaim]] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    for row_number, row in _rows(path):
-        if not isinstance(row, dict):
-            errors.append(RowError(row_number, "-", "must be an object of column: value"))
-            continue
-        try:
-            claim = NewClaim.model_validate(row)
-        except ValidationError as exc:
-            for error in exc.errors():
-                column = ".".join(str(p) for p in error["loc"]) or "-"
-                reason = _reason(error["type"], error["msg"], row.get(column))
-                errors.append(RowError(row_number, column, reason))
+    for row_number, row in claim_rows(path):
+        claim = validate_row(row_number, row)
+        if isinstance(claim, list):
+            errors.extend(claim)
             continue
         if claim.claim_number in seen:
             errors.append(

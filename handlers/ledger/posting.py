@@ -224,7 +224,6 @@ class Poster:
             decisions += await self._late_transaction_rules(unit, claim, message, again=again)
         tx_diffs: tuple[Difference, ...] = ()
         if not again:
-            await unit.flush()
             tx_diffs = await check_delivery(unit, self, message)
         return PostingResult(
             mid,
@@ -275,7 +274,6 @@ class Poster:
                 "the same payment notification arrived again; nothing changed",
                 message_id=message.message_id,
             )
-        await unit.flush()
         await check_delivery(unit, self, message)
         return PostingResult(message.message_id, "duplicate", claim_id=original.claim_id)
 
@@ -370,8 +368,8 @@ class Poster:
             payment_key=key,
         )
         unit.add(applied)
-        await unit.flush()
         if cls.outcome is Outcome.REVERSED and earlier is not None:
+            await unit.flush()  # the reversal's id, for the links both ways
             earlier.reversed_by_id = applied.id
             applied.reverses_id = earlier.id
             what = f"reverses payment #{earlier.id} of {money(earlier.paid_amount)}"

@@ -2,18 +2,23 @@
 
 Every change happens inside one ``ClaimLedger.unit()``, a single database transaction: a
 message's receipt (its idempotency record), its effects on claims and the outbox messages it
-causes commit together or not at all.
+causes commit together or not at all. A unit may hold one message or a poll's worth of them:
+``LedgerUnit.prefetch`` loads a batch's keys in a few set-based queries and the unit writes
+its rows in multi-row INSERTs (``handlers.ledger.unit_cache``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, func, insert, inspect, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.ledger.matching import MIN_PREFIX_LENGTH, Candidate, normalise_key
@@ -31,10 +36,31 @@ from handlers.ledger.tables import (
     TransactionResult,
     utcnow,
 )
+from handlers.ledger.unit_cache import PendingRows, UnitCache, chunks
+from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
-__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit"]
+__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal"]
 
 CONTROL_NUMBER = "payer_control_number"
+STREAM_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class TransactionTotal:
+    """One transaction of a delivery: its header and the sum of its claim payments."""
+
+    index: int
+    transaction_id: str | None
+    total: Decimal | None
+    credit_or_debit: str | None
+    paid: Decimal = Decimal("0")
+    claims: int = 0
+    duplicates: int = 0
+
+    def add(self, paid: Decimal, *, duplicate: bool) -> None:
+        self.paid += paid
+        self.claims += 1
+        self.duplicates += duplicate
 
 
 def _candidate(claim: Claim) -> Candidate:
@@ -51,11 +77,46 @@ def _candidate(claim: Claim) -> Candidate:
     )
 
 
+def _columns(row: Any) -> dict[str, Any]:
+    """A new ORM row as the column values of an INSERT (the database makes its id)."""
+    return {
+        attr.key: getattr(row, attr.key)
+        for attr in inspect(type(row)).column_attrs
+        if attr.key != "id"
+    }
+
+
 class LedgerUnit:
-    """One database transaction of the ledger; also the ``CandidateLookup`` of matching."""
+    """One database transaction of the ledger; also the ``CandidateLookup`` of matching.
+
+    ``prefetch`` loads the keys of a batch of messages in a few set-based queries; lookups of
+    loaded keys (and of rows the unit added) are then answered from memory. Timeline rows and
+    outbox messages are written when the unit flushes, each table in one multi-row INSERT.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._cache = UnitCache()
+        self._pending = PendingRows()
+        self._deliveries: dict[str, Delivery] = {}
+
+    async def prefetch(
+        self, messages: Iterable[ClaimPaymentMessage | ClaimSubmissionMessage]
+    ) -> None:
+        """Load what posting these messages will look up; nothing changes in the database."""
+        from handlers.ledger.posting import fingerprint  # posting imports this module
+
+        payments = [m for m in messages if isinstance(m, ClaimPaymentMessage)]
+        submissions = [m for m in messages if isinstance(m, ClaimSubmissionMessage)]
+        await self._cache.load(
+            self.session,
+            message_ids=[m.message_id for m in payments],
+            fingerprints=[fingerprint(m) for m in payments],
+            claim_keys=[k for m in payments if (k := normalise_key(m.claim.submission_number))],
+            control_keys=[k for m in payments if (k := normalise_key(m.claim.control_number))],
+            claim_numbers=[n for m in submissions if (n := m.claim.submission_number)],
+            control_kind=CONTROL_NUMBER,
+        )
 
     # -- matching candidates ------------------------------------------------------------
     async def _candidates(self, *where: Any) -> list[Candidate]:
@@ -63,6 +124,8 @@ class LedgerUnit:
         return [_candidate(c) for c in rows]
 
     async def by_claim_key(self, key: str) -> Sequence[Candidate]:
+        if key in self._cache.claim_keys:
+            return [_candidate(c) for c in self._cache.claims_by_key.get(key, [])[:50]]
         return await self._candidates(Claim.claim_key == key)
 
     async def by_claim_key_prefix(self, prefix: str) -> Sequence[Candidate]:
@@ -70,6 +133,9 @@ class LedgerUnit:
         return await self._candidates(Claim.claim_key.like(f"{escaped}%", escape="\\"))
 
     async def by_control_number(self, key: str) -> Sequence[Candidate]:
+        if key in self._cache.control_keys:
+            found = [await self.claim(i) for i in sorted(self._cache.control.get(key, ()))]
+            return [_candidate(c) for c in found[:50]]
         ids = select(ClaimIdentifier.claim_id).where(
             ClaimIdentifier.kind == CONTROL_NUMBER, ClaimIdentifier.value_key == key
         )
@@ -81,31 +147,90 @@ class LedgerUnit:
     # -- claims -------------------------------------------------------------------------
     async def claim(self, claim_id: int) -> Claim:
         """The claim, row-locked until the unit ends (PostgreSQL; SQLite has one writer)."""
-        return await self.session.get_one(Claim, claim_id, with_for_update=True)
+        claim = self._cache.locked.get(claim_id)
+        if claim is None:
+            claim = await self.session.get_one(Claim, claim_id, with_for_update=True)
+            self._cache.locked[claim_id] = claim
+        return claim
 
     async def claims_by_number(self, numbers: Sequence[str]) -> dict[str, Claim]:
-        found: dict[str, Claim] = {}
-        for start in range(0, len(numbers), 500):
-            chunk = numbers[start : start + 500]
+        cache = self._cache
+        found = {n: cache.claims_by_number[n] for n in numbers if n in cache.claims_by_number}
+        wanted = [n for n in numbers if n not in found and n not in cache.claim_numbers]
+        for chunk in chunks(wanted):
             for claim in await self.session.scalars(
                 select(Claim).where(Claim.claim_number.in_(chunk))
             ):
                 found[claim.claim_number] = claim
         return found
 
+    async def insert_claims(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """Add new claims (their column values) in multi-row INSERTs; their ids by number."""
+        ids: dict[str, int] = {}
+        for chunk in chunks(rows):
+            await self.session.execute(insert(Claim), list(chunk))
+            found = await self.session.execute(
+                select(Claim.claim_number, Claim.id).where(
+                    Claim.claim_number.in_([r["claim_number"] for r in chunk])
+                )
+            )
+            ids.update((number, claim_id) for number, claim_id in found)
+        return ids
+
+    async def parked_waiting(self, claim_keys: Sequence[str]) -> set[str]:
+        """The claim keys that an unresolved parked payment (any reason) names, or a prefix of.
+
+        A superset of what ``parked_for_claim`` finds: a claim in it is added through the
+        posting rules, the others may be inserted in bulk.
+        """
+        wanted: dict[str, set[str]] = {}
+        for key in claim_keys:
+            for end in [len(key), *range(MIN_PREFIX_LENGTH, len(key))]:
+                wanted.setdefault(key[:end], set()).add(key)
+        waiting: set[str] = set()
+        for chunk in chunks(sorted(wanted)):
+            named = await self.session.scalars(
+                select(ParkedPayment.submission_key)
+                .where(
+                    ParkedPayment.resolved_at.is_(None),
+                    ParkedPayment.submission_key.in_(chunk),
+                )
+                .distinct()
+            )
+            for key in named:
+                waiting.update(wanted.get(key, ()))
+        return waiting
+
     async def remember_control_number(self, claim_id: int, value: str) -> None:
         key = normalise_key(value)
-        known = await self.session.scalar(
-            select(ClaimIdentifier.id).where(
-                ClaimIdentifier.kind == CONTROL_NUMBER,
-                ClaimIdentifier.value_key == key,
-                ClaimIdentifier.claim_id == claim_id,
+        if not key:
+            return
+        if key in self._cache.control_keys:
+            known = claim_id in self._cache.control.get(key, ())
+        else:
+            known = (
+                await self.session.scalar(
+                    select(ClaimIdentifier.id).where(
+                        ClaimIdentifier.kind == CONTROL_NUMBER,
+                        ClaimIdentifier.value_key == key,
+                        ClaimIdentifier.claim_id == claim_id,
+                    )
+                )
+                is not None
             )
-        )
-        if key and known is None:
-            self.session.add(
-                ClaimIdentifier(claim_id=claim_id, kind=CONTROL_NUMBER, value=value, value_key=key)
+        if not known:
+            self._pending.insert(
+                ClaimIdentifier,
+                {
+                    "claim_id": claim_id,
+                    "kind": CONTROL_NUMBER,
+                    "value": value,
+                    "value_key": key,
+                    "created_at": utcnow(),
+                },
             )
+            if key in self._cache.control_keys:
+                self._cache.control[key].add(claim_id)
 
     async def reversible_payment(
         self, claim_id: int, control_number: str | None, paid: Decimal
@@ -125,34 +250,113 @@ class LedgerUnit:
 
     # -- receipts and parking -----------------------------------------------------------
     async def receipt(self, message_id: str) -> PaymentReceipt | None:
+        if message_id in self._cache.receipt_ids:
+            return self._cache.receipts.get(message_id)
         return await self.session.get(PaymentReceipt, message_id)
 
     async def original_with_fingerprint(self, fingerprint: str) -> PaymentReceipt | None:
+        original = self._cache.originals.get(fingerprint)
+        if original is not None or fingerprint in self._cache.fingerprint_keys:
+            return original
         return await self.session.scalar(
             select(PaymentReceipt)
             .where(PaymentReceipt.fingerprint == fingerprint, PaymentReceipt.state != "duplicate")
             .limit(1)
         )
 
-    async def delivery_receipts(self, delivery_id: str) -> list[PaymentReceipt]:
-        rows = await self.session.scalars(
-            select(PaymentReceipt).where(PaymentReceipt.delivery_id == delivery_id)
-        )
-        return list(rows)
-
     async def count_delivery(self, delivery_id: str, claims_in_batch: int) -> int:
-        """Count one more claim of a delivery; the row lock orders concurrent counters."""
-        if await self.session.get(Delivery, delivery_id) is None:
-            self.session.add(Delivery(delivery_id=delivery_id, claims_in_batch=claims_in_batch))
-            await self.session.flush()
-        received = await self.session.scalar(
-            update(Delivery)
-            .where(Delivery.delivery_id == delivery_id)
-            .values(received=Delivery.received + 1)
-            .returning(Delivery.received)
-            .execution_options(synchronize_session=False)
+        """Count one more claim of a delivery; the row lock orders concurrent counters.
+
+        The delivery's row is made if missing and locked once per unit; the count is written
+        when the unit flushes.
+        """
+        delivery = self._deliveries.get(delivery_id)
+        if delivery is None:
+            delivery = await self._lock_delivery(delivery_id, claims_in_batch)
+        delivery.received += 1
+        return delivery.received
+
+    async def _lock_delivery(self, delivery_id: str, claims_in_batch: int) -> Delivery:
+        dialect = self.session.get_bind().dialect.name
+        upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        await self.session.execute(
+            upsert(Delivery)
+            .values(
+                delivery_id=delivery_id,
+                claims_in_batch=claims_in_batch,
+                received=0,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
         )
-        return int(received or 0)
+        delivery = await self.session.get_one(
+            Delivery, delivery_id, with_for_update=True, populate_existing=True
+        )
+        self._deliveries[delivery_id] = delivery
+        return delivery
+
+    async def delivery_totals(self, delivery_id: str) -> list[TransactionTotal]:
+        """Each transaction of a delivery with the sum of its claim payments, streamed in SQL.
+
+        Only the few columns the check needs are read, a chunk at a time, so a delivery of
+        100,000 claims costs the memory of one chunk.
+        """
+        await self.flush()
+        totals: dict[int, TransactionTotal] = {}
+        last = ""
+        while True:
+            rows = (
+                await self.session.execute(
+                    select(
+                        PaymentReceipt.message_id,
+                        PaymentReceipt.transaction_index,
+                        PaymentReceipt.transaction_id,
+                        PaymentReceipt.transaction_total,
+                        PaymentReceipt.credit_or_debit,
+                        PaymentReceipt.paid_amount,
+                        PaymentReceipt.state,
+                    )
+                    .where(
+                        PaymentReceipt.delivery_id == delivery_id, PaymentReceipt.message_id > last
+                    )
+                    .order_by(PaymentReceipt.message_id)
+                    .limit(STREAM_CHUNK)
+                )
+            ).all()
+            for mid, index, tid, total, credit, paid, state in rows:
+                entry = totals.get(index)
+                if entry is None:
+                    entry = totals[index] = TransactionTotal(index, tid, total, credit)
+                entry.add(paid, duplicate=state == "duplicate")
+                last = mid
+            if len(rows) < STREAM_CHUNK:
+                return [totals[i] for i in sorted(totals)]
+
+    async def applied_receipts(
+        self, delivery_id: str, transaction_index: int
+    ) -> AsyncIterator[list[PaymentReceipt]]:
+        """The applied, matched receipts of one transaction, a chunk at a time."""
+        last = ""
+        while True:
+            rows = list(
+                await self.session.scalars(
+                    select(PaymentReceipt)
+                    .where(
+                        PaymentReceipt.delivery_id == delivery_id,
+                        PaymentReceipt.transaction_index == transaction_index,
+                        PaymentReceipt.state == "applied",
+                        PaymentReceipt.claim_id.is_not(None),
+                        PaymentReceipt.message_id > last,
+                    )
+                    .order_by(PaymentReceipt.message_id)
+                    .limit(STREAM_CHUNK)
+                )
+            )
+            if rows:
+                last = rows[-1].message_id
+                yield rows
+            if len(rows) < STREAM_CHUNK:
+                return
 
     async def transaction_result(
         self, delivery_id: str, transaction_index: int
@@ -165,6 +369,8 @@ class LedgerUnit:
         )
 
     async def parked(self, message_id: str) -> ParkedPayment | None:
+        if message_id in self._cache.parked or message_id in self._cache.parked_ids:
+            return self._cache.parked.get(message_id)
         return await self.session.scalar(
             select(ParkedPayment).where(ParkedPayment.message_id == message_id)
         )
@@ -190,18 +396,22 @@ class LedgerUnit:
 
     # -- follow-ups, events, outbox -----------------------------------------------------
     async def follow_up_exists(self, command_id: str) -> bool:
+        if command_id in self._cache.follow_ups:
+            return True
         return await self.session.get(FollowUp, command_id) is not None
 
     def event(
         self, claim_id: int, kind: str, summary: str, *, message_id: str | None = None
     ) -> None:
-        self.session.add(
-            TimelineEvent(
-                claim_id=claim_id, at=utcnow(), kind=kind, summary=summary, message_id=message_id
-            )
-        )
+        self._pending.event(claim_id, kind, summary, message_id, utcnow())
+        if message_id is not None:
+            self._cache.events.add((claim_id, message_id))
 
     async def has_event(self, claim_id: int, message_id: str) -> bool:
+        if (claim_id, message_id) in self._cache.events:
+            return True
+        if message_id in self._cache.event_message_ids:
+            return False
         found = await self.session.scalar(
             select(TimelineEvent.id).where(
                 TimelineEvent.claim_id == claim_id, TimelineEvent.message_id == message_id
@@ -213,21 +423,36 @@ class LedgerUnit:
         self, *, message_id: str, topic: str, key: str | None, value: str, headers: dict[str, str]
     ) -> None:
         """Add a message to the outbox, unless a message with this id is already there."""
-        known = await self.session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.message_id == message_id)
+        self._pending.enqueue(
+            {
+                "message_id": message_id,
+                "topic": topic,
+                "key": key,
+                "value": value,
+                "headers": headers,
+            }
         )
-        if known is None:
-            self.session.add(
-                OutboxMessage(
-                    message_id=message_id, topic=topic, key=key, value=value, headers=headers
-                )
-            )
 
     def add(self, row: Any) -> None:
+        if isinstance(row, Reconciliation):
+            # Written, never read back in a unit: one multi-row INSERT at the flush (an ORM
+            # INSERT that returns ids goes row by row on SQLite).
+            self._pending.insert(Reconciliation, _columns(row))
+            return
         self.session.add(row)
+        if isinstance(row, PaymentReceipt):
+            self._cache.receipt_added(row)
+        elif isinstance(row, Claim):
+            self._cache.claim_added(row)
+        elif isinstance(row, ParkedPayment):
+            self._cache.parked[row.message_id] = row
+        elif isinstance(row, FollowUp):
+            self._cache.follow_ups.add(row.command_id)
 
     async def flush(self) -> None:
+        """Write everything the unit holds: ORM rows first, then timeline and outbox rows."""
         await self.session.flush()
+        await self._pending.write(self.session)
 
     # -- ledger rules (part 2) ----------------------------------------------------------
     # Keyed queries only (by claim id, by content key, by claim key / folded name), so that a
@@ -327,7 +552,9 @@ class ClaimLedger:
     async def unit(self) -> AsyncIterator[LedgerUnit]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._sessions() as session, session.begin():
-            yield LedgerUnit(session)
+            unit = LedgerUnit(session)
+            yield unit
+            await unit.flush()
 
     async def find_claim(self, reference: str) -> Claim | None:
         """A claim by its claim number, its normalised number, or its ledger id."""

@@ -7,18 +7,22 @@ checks every transaction of the delivery: TotalPaymentAmount against the sum of 
 payments. A difference is flagged, published, written on each matched claim's timeline and
 handed to the follow-up rules that have a ``transaction`` condition. A delivery whose claims
 were all duplicates of earlier ones is not checked again.
+
+The sums are streamed from the receipts a chunk of narrow rows at a time
+(``LedgerUnit.delivery_totals``), and the claims of an unbalanced transaction a chunk at a
+time: a delivery of 100,000 claims is never held in memory at once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from handlers.ledger.messages import TransactionReconciliationResult, difference_items, money
 from handlers.ledger.outbox import enqueue
 from handlers.ledger.reconciliation import Difference, reconcile_transaction
 from handlers.ledger.store import LedgerUnit
-from handlers.ledger.tables import PaymentReceipt, TransactionResult
+from handlers.ledger.tables import TransactionResult
 from handlers.runtime.message import derive_message_id
 from router.messages import ClaimPaymentMessage
 from router.redox import TransactionHeader
@@ -37,23 +41,19 @@ async def check_delivery(
     counted = await unit.count_delivery(delivery, message.position.claims_in_batch)
     if counted != message.position.claims_in_batch:
         return ()
-    receipts = await unit.delivery_receipts(delivery)
-    if all(r.state == "duplicate" for r in receipts):
+    totals = await unit.delivery_totals(delivery)
+    if all(t.duplicates == t.claims for t in totals):
         return ()
-    by_transaction: dict[int, list[PaymentReceipt]] = defaultdict(list)
-    for receipt in receipts:
-        by_transaction[receipt.transaction_index].append(receipt)
     found: list[Difference] = []
-    for index, members in sorted(by_transaction.items()):
-        first = members[0]
+    for transaction in totals:
+        index = transaction.index
         header = TransactionHeader(
-            id=first.transaction_id,
-            total_payment_amount=first.transaction_total,
-            credit_or_debit=first.credit_or_debit,
+            id=transaction.transaction_id,
+            total_payment_amount=transaction.total,
+            credit_or_debit=transaction.credit_or_debit,
         )
-        check = reconcile_transaction(
-            header, [r.paid_amount for r in members], tolerance=poster.tolerance
-        )
+        check = reconcile_transaction(header, [transaction.paid], tolerance=poster.tolerance)
+        check = replace(check, claims=transaction.claims)
         found.extend(check.differences)
         items = difference_items(check.differences)
         now = poster.now()
@@ -61,8 +61,8 @@ async def check_delivery(
             TransactionResult(
                 delivery_id=delivery,
                 transaction_index=index,
-                transaction_id=first.transaction_id,
-                total_amount=first.transaction_total,
+                transaction_id=transaction.transaction_id,
+                total_amount=transaction.total,
                 payments_amount=check.payments,
                 balanced=check.balanced,
                 differences=[i.model_dump(mode="json") for i in items],
@@ -80,9 +80,9 @@ async def check_delivery(
                 test=message.delivery.test,
                 delivery_id=delivery,
                 transaction_index=index,
-                transaction_id=first.transaction_id,
-                total_payment_amount=first.transaction_total,
-                credit_or_debit=first.credit_or_debit,
+                transaction_id=transaction.transaction_id,
+                total_payment_amount=transaction.total,
+                credit_or_debit=transaction.credit_or_debit,
                 payments_amount=check.payments,
                 claims=check.claims,
                 balanced=check.balanced,
@@ -94,17 +94,19 @@ async def check_delivery(
         if check.balanced:
             continue
         text = (
-            f"transaction {first.transaction_id or index}: total {money(first.transaction_total)} "
-            f"differs from the sum of its {check.claims} claim payments {money(check.payments)}"
+            f"transaction {transaction.transaction_id or index}: total "
+            f"{money(transaction.total)} differs from the sum of its {check.claims} claim "
+            f"payments {money(check.payments)}"
         )
-        for receipt in members:
-            if receipt.state != "applied" or receipt.claim_id is None:
-                continue
-            claim = await unit.claim(receipt.claim_id)
-            unit.event(claim.id, "transaction", text, message_id=receipt.message_id)
-            if receipt.message_id == message.message_id:
-                source = message
-            else:
-                source = ClaimPaymentMessage.model_validate_json(receipt.payload)
-            await poster.transaction_decisions(unit, claim, source, balanced=False)
+        async for receipts in unit.applied_receipts(delivery, index):
+            for receipt in receipts:
+                assert receipt.claim_id is not None
+                claim = await unit.claim(receipt.claim_id)
+                unit.event(claim.id, "transaction", text, message_id=receipt.message_id)
+                if receipt.message_id == message.message_id:
+                    source = message
+                else:
+                    source = ClaimPaymentMessage.model_validate_json(receipt.payload)
+                await poster.transaction_decisions(unit, claim, source, balanced=False)
+            await unit.flush()  # the chunk's timeline rows and commands, not all at once
     return tuple(found)

@@ -11,7 +11,14 @@ from handlers.runtime.errors import (
     PoisonMessageError,
     TransientError,
 )
-from handlers.runtime.handler import Handler, HandlerContext, HandlerFactory, Lifecycle, Publisher
+from handlers.runtime.handler import (
+    BatchHandler,
+    Handler,
+    HandlerContext,
+    HandlerFactory,
+    Lifecycle,
+    Publisher,
+)
 from handlers.runtime.message import InboundMessage, derive_message_id
 from handlers.runtime.offsets import OffsetTracker
 from handlers.runtime.process import RunningHandler, running_handler, serve_handler
@@ -19,6 +26,7 @@ from handlers.runtime.publisher import PublishFailedError
 from handlers.runtime.replay import ReplaySummary, replay_dead_letters
 
 __all__ = [
+    "BatchHandler",
     "Handler",
     "HandlerContext",
     "HandlerError",

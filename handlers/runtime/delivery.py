@@ -4,12 +4,18 @@
 the retry topic or dead-lettered) and its offset may be committed, and ``False`` when the
 runner is stopping and the message was abandoned between attempts: it is then delivered
 again, to this process or to the partition's next owner.
+
+``Delivery.process_batch`` does the same for a partition's queued records when the handler
+is a ``BatchHandler``: one ``handle_batch`` call is every message's first attempt, and each
+message that failed there continues alone through the same policy (in-process retries with
+``handle``, then the retry topic or the dead-letter topic), in offset order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +23,7 @@ from typing import Any
 import structlog
 
 from handlers.runtime.errors import HandlerError, error_text
-from handlers.runtime.handler import Handler
+from handlers.runtime.handler import BatchHandler, Handler
 from handlers.runtime.message import InboundMessage, headers_from_kafka
 from handlers.runtime.metrics import RunnerMetrics
 from handlers.runtime.publisher import KafkaPublisher, PublishFailedError
@@ -103,8 +109,39 @@ class Delivery:
             return _Received(record, headers, None, 0, message_id)
         return _Received(record, headers, origin, attempts, message_id)
 
-    async def _attempt(self, received: _Received, origin: Origin, stop: asyncio.Event) -> bool:
-        message = InboundMessage(
+    async def process_batch(self, records: list[Any], stop: asyncio.Event) -> list[bool]:
+        """``process`` for records of one source partition, in one ``handle_batch`` call."""
+        handler = self._handler
+        assert isinstance(handler, BatchHandler)
+        received = [self._receive(record) for record in records]
+        messages = [self._message(r, r.origin) for r in received if r.origin is not None]
+        if len(messages) != len(received):  # a retry copy: never batched, but be safe
+            return [await self.process(record, stop) for record in records]
+        outcomes: Sequence[BaseException | None]
+        try:
+            outcomes = await handler.handle_batch(messages)
+            if len(outcomes) != len(messages):
+                raise RuntimeError("handle_batch returned the wrong number of outcomes")
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each one alone now
+            outcomes = [exc] * len(messages)
+        done: list[bool] = []
+        for item, message, outcome in zip(received, messages, outcomes, strict=True):
+            assert item.origin is not None
+            if outcome is None:
+                self._metrics.processed("ok")
+                self._log(item, "ok", item.previous_attempts + 1)
+                done.append(True)
+                continue
+            ok = await self._attempt(item, item.origin, stop, message=message, failed=outcome)
+            done.append(ok)
+            if not ok:
+                break
+        return done + [False] * (len(records) - len(done))
+
+    @staticmethod
+    def _message(received: _Received, origin: Origin | None) -> InboundMessage:
+        assert origin is not None
+        return InboundMessage(
             topic=origin.topic,
             partition=origin.partition,
             offset=origin.offset,
@@ -113,12 +150,27 @@ class Delivery:
             headers=MappingProxyType(received.headers),
             message_id=received.message_id,
         )
+
+    async def _attempt(
+        self,
+        received: _Received,
+        origin: Origin,
+        stop: asyncio.Event,
+        *,
+        message: InboundMessage | None = None,
+        failed: BaseException | None = None,
+    ) -> bool:
+        """Attempts until handled, parked or dead-lettered; ``failed`` is a first attempt's."""
+        message = message or self._message(received, origin)
         attempts = received.previous_attempts
         attempt_in_pass = 0
         while True:
             attempt_in_pass += 1
             attempts += 1
             try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 await self._handler.handle(message)
             except Exception as exc:  # noqa: BLE001 - any failure is judged by the retry policy
                 retriable = exc.retriable if isinstance(exc, HandlerError) else True

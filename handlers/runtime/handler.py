@@ -10,11 +10,17 @@ A handler that publishes messages does it through ``HandlerContext.publisher`` a
 publish before returning; the output's ``claimflow-message-id`` comes from
 ``derive_message_id(message.message_id, purpose)``, so a re-delivered input republishes the
 same id and downstream handlers drop the copy.
+
+A handler may also offer ``handle_batch`` (``BatchHandler``): the runtime then hands it the
+records a partition has queued, in offset order, and gets one outcome per message back. A
+message that failed is judged alone by the retry policy (retried with ``handle``, parked on
+the retry topic, dead-lettered); the others are done. Handlers without it keep the
+one-message path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -24,7 +30,14 @@ from claimflow.settings import Settings
 from handlers.runtime.message import InboundMessage
 from router.topics import TopicSet
 
-__all__ = ["Handler", "HandlerContext", "HandlerFactory", "Lifecycle", "Publisher"]
+__all__ = [
+    "BatchHandler",
+    "Handler",
+    "HandlerContext",
+    "HandlerFactory",
+    "Lifecycle",
+    "Publisher",
+]
 
 
 class Handler(Protocol):
@@ -42,6 +55,20 @@ class Handler(Protocol):
     async def handle(self, message: InboundMessage) -> None:
         """Make the message's effects durable and idempotent, or raise a ``HandlerError``."""
         ...
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """Optional: handle a partition's queued messages together (one database transaction).
+
+    Returns one outcome per message, in order: ``None`` when its effects are durable, or the
+    exception it failed with (a ``HandlerError`` or any other), in which case none of its
+    effects may be durable. Failed messages are retried one at a time with ``handle``.
+    """
+
+    async def handle_batch(
+        self, messages: Sequence[InboundMessage]
+    ) -> Sequence[BaseException | None]: ...
 
 
 @runtime_checkable

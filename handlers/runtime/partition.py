@@ -12,6 +12,9 @@ from handlers.runtime.offsets import OffsetTracker
 __all__ = ["PartitionWorker"]
 
 Process = Callable[[Any, asyncio.Event], Awaitable[bool]]
+ProcessBatch = Callable[[list[Any], asyncio.Event], Awaitable[list[bool]]]
+
+MAX_BATCH = 500
 
 
 class PartitionWorker:
@@ -20,13 +23,24 @@ class PartitionWorker:
     ``stop`` lets the record in flight finish (its handler call is never cancelled), abandons
     it if it is only waiting (backoff, retry delay), and leaves queued records undone: the
     tracker's position then points at the first of them.
+
+    With ``process_batch``, the worker takes every queued record (up to ``MAX_BATCH``) at
+    once, still in order; each record whose outcome is ``True`` is done.
     """
 
-    def __init__(self, topic: str, partition: int, process: Process) -> None:
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        process: Process,
+        *,
+        process_batch: ProcessBatch | None = None,
+    ) -> None:
         self.topic = topic
         self.partition = partition
         self.tracker = OffsetTracker()
         self._process = process
+        self._process_batch = process_batch
         self._queue: deque[Any] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -63,7 +77,21 @@ class PartitionWorker:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if self._process_batch is not None:
+                if not await self._run_batch(self._process_batch):
+                    return
+                continue
             record = self._queue.popleft()
             if not await self._process(record, self._stopping):
                 return
             self.tracker.done(record.offset)
+
+    async def _run_batch(self, process_batch: ProcessBatch) -> bool:
+        """Process the queued records together; ``False`` if one was abandoned (stopping)."""
+        records = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+        outcomes = await process_batch(records, self._stopping)
+        for record, done in zip(records, outcomes, strict=True):
+            if not done:
+                return False
+            self.tracker.done(record.offset)
+        return True

@@ -25,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from handlers.runtime.delivery import Delivery
-from handlers.runtime.handler import Handler
+from handlers.runtime.handler import BatchHandler, Handler
 from handlers.runtime.metrics import RunnerMetrics
 from handlers.runtime.partition import PartitionWorker
 from handlers.runtime.publisher import KafkaPublisher
@@ -81,6 +81,9 @@ class HandlerRunner:
         self._metrics = metrics
         self._max_queued = max_queued
         self._retry_topic = topic_set.handler_retry(handler.name)
+        # A BatchHandler gets each source partition's queued records at once; the retry
+        # topic's records keep their one-at-a-time path (each waits for its own due time).
+        self._batching = isinstance(handler, BatchHandler)
         self._topics = [*handler.topics(topic_set), self._retry_topic]
         self._delivery = Delivery(
             handler=handler,
@@ -137,7 +140,13 @@ class HandlerRunner:
         for tp, records in batch.items():
             worker = self._workers.get(tp)
             if worker is None:
-                worker = PartitionWorker(tp.topic, tp.partition, self._delivery.process)
+                batch = self._batching and tp.topic != self._retry_topic
+                worker = PartitionWorker(
+                    tp.topic,
+                    tp.partition,
+                    self._delivery.process,
+                    process_batch=self._delivery.process_batch if batch else None,
+                )
                 self._workers[tp] = worker
             worker.enqueue(records)
             if worker.queued >= self._max_queued:

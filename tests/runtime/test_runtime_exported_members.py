@@ -23,6 +23,7 @@ def test_the_runtime_exports_exactly_its_public_names() -> None:
     }
     assert exported - modules == set(handlers.runtime.__all__)
     assert set(handlers.runtime.__all__) == {
+        "BatchHandler",
         "Handler",
         "HandlerContext",
         "HandlerError",

@@ -1,0 +1,198 @@
+"""What one ``LedgerUnit`` knows without asking the database again.
+
+A unit that posts a poll's worth of claim messages loads their keys in a few set-based
+queries first (``load``): the receipts of their message ids, the claims of their claim keys and
+payer control numbers (row-locked on PostgreSQL), the earlier receipts with their
+fingerprints, their parked payments, the timeline rows they already wrote, and the claims of
+the submissions among them. The unit then answers those lookups from here, together with the
+rows it added itself; a key that was not loaded is looked up in the database as before.
+
+Timeline rows, outbox messages, reconciliation results and remembered payer control numbers
+are not ORM objects: nothing reads them back before the unit flushes, so ``PendingRows``
+collects them and writes each table with one multi-row ``INSERT``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.ledger.tables import (
+    Claim,
+    ClaimIdentifier,
+    OutboxMessage,
+    ParkedPayment,
+    PaymentReceipt,
+    TimelineEvent,
+    utcnow,
+)
+
+__all__ = ["CHUNK", "PendingRows", "UnitCache", "chunks"]
+
+CHUNK = 500
+"""Rows per ``IN (...)`` list and per multi-row ``INSERT`` (far below both databases' limits)."""
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(slots=True)
+class UnitCache:
+    """Lookups a unit answers from memory: loaded keys, and the rows it added itself."""
+
+    receipt_ids: set[str] = field(default_factory=set)
+    receipts: dict[str, PaymentReceipt] = field(default_factory=dict)
+    fingerprint_keys: set[str] = field(default_factory=set)
+    originals: dict[str, PaymentReceipt] = field(default_factory=dict)
+    claim_keys: set[str] = field(default_factory=set)
+    claims_by_key: dict[str, list[Claim]] = field(default_factory=lambda: defaultdict(list))
+    claim_numbers: set[str] = field(default_factory=set)
+    claims_by_number: dict[str, Claim] = field(default_factory=dict)
+    control_keys: set[str] = field(default_factory=set)
+    control: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    locked: dict[int, Claim] = field(default_factory=dict)
+    parked_ids: set[str] = field(default_factory=set)
+    parked: dict[str, ParkedPayment] = field(default_factory=dict)
+    event_message_ids: set[str] = field(default_factory=set)
+    events: set[tuple[int, str]] = field(default_factory=set)
+    follow_ups: set[str] = field(default_factory=set)
+
+    def claim_added(self, claim: Claim) -> None:
+        if claim.claim_key in self.claim_keys:
+            self.claims_by_key[claim.claim_key].append(claim)
+        self.claims_by_number[claim.claim_number] = claim
+        self.claim_numbers.add(claim.claim_number)
+
+    def receipt_added(self, receipt: PaymentReceipt) -> None:
+        self.receipts[receipt.message_id] = receipt
+        self.receipt_ids.add(receipt.message_id)
+        if receipt.state != "duplicate":
+            self.originals.setdefault(receipt.fingerprint, receipt)
+
+    def _claim_loaded(self, claim: Claim) -> None:
+        self.locked[claim.id] = claim
+        self.claims_by_number[claim.claim_number] = claim
+
+    async def load(
+        self,
+        session: AsyncSession,
+        *,
+        message_ids: Sequence[str],
+        fingerprints: Sequence[str],
+        claim_keys: Sequence[str],
+        control_keys: Sequence[str],
+        claim_numbers: Sequence[str],
+        control_kind: str,
+    ) -> None:
+        """Fill the cache for these keys: a handful of queries, whatever their number."""
+        for ids in chunks(sorted(set(message_ids) - self.receipt_ids)):
+            for receipt in await session.scalars(
+                select(PaymentReceipt).where(PaymentReceipt.message_id.in_(ids))
+            ):
+                self.receipts[receipt.message_id] = receipt
+            self.receipt_ids.update(ids)
+            for parked in await session.scalars(
+                select(ParkedPayment).where(ParkedPayment.message_id.in_(ids))
+            ):
+                self.parked[parked.message_id] = parked
+            self.parked_ids.update(ids)
+            rows = await session.execute(
+                select(TimelineEvent.claim_id, TimelineEvent.message_id).where(
+                    TimelineEvent.message_id.in_(ids)
+                )
+            )
+            self.events.update((claim_id, mid) for claim_id, mid in rows if mid is not None)
+            self.event_message_ids.update(ids)
+        for prints in chunks(sorted(set(fingerprints) - self.fingerprint_keys)):
+            for receipt in await session.scalars(
+                select(PaymentReceipt).where(
+                    PaymentReceipt.fingerprint.in_(prints), PaymentReceipt.state != "duplicate"
+                )
+            ):
+                self.originals.setdefault(receipt.fingerprint, receipt)
+            self.fingerprint_keys.update(prints)
+        # Claims in id order, so that concurrent units lock them in one order.
+        for keys in chunks(sorted(set(claim_keys) - self.claim_keys)):
+            for claim in await session.scalars(
+                select(Claim).where(Claim.claim_key.in_(keys)).order_by(Claim.id).with_for_update()
+            ):
+                self.claims_by_key[claim.claim_key].append(claim)
+                self._claim_loaded(claim)
+            self.claim_keys.update(keys)
+        for keys in chunks(sorted(set(control_keys) - self.control_keys)):
+            identified = await session.execute(
+                select(Claim, ClaimIdentifier.value_key)
+                .join(ClaimIdentifier, ClaimIdentifier.claim_id == Claim.id)
+                .where(ClaimIdentifier.kind == control_kind, ClaimIdentifier.value_key.in_(keys))
+                .order_by(Claim.id)
+                .with_for_update(of=Claim)
+            )
+            for claim, key in identified:
+                self.control[key].add(claim.id)
+                self._claim_loaded(claim)
+            self.control_keys.update(keys)
+        for numbers in chunks(sorted(set(claim_numbers) - self.claim_numbers)):
+            for claim in await session.scalars(
+                select(Claim).where(Claim.claim_number.in_(numbers))
+            ):
+                self.claims_by_number[claim.claim_number] = claim
+            self.claim_numbers.update(numbers)
+
+
+@dataclass(slots=True)
+class PendingRows:
+    """Timeline rows and outbox messages of a unit, written when it flushes."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[type[Any], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def insert(self, table: type[Any], row: dict[str, Any]) -> None:
+        """A row of ``table`` that nothing reads back before the unit flushes."""
+        self.rows.setdefault(table, []).append(row)
+
+    def event(
+        self, claim_id: int, kind: str, summary: str, message_id: str | None, at: datetime
+    ) -> None:
+        self.events.append(
+            {
+                "claim_id": claim_id,
+                "at": at,
+                "kind": kind,
+                "summary": summary,
+                "message_id": message_id,
+            }
+        )
+
+    def enqueue(self, row: dict[str, Any]) -> None:
+        self.outbox.setdefault(row["message_id"], row)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert the pending rows (outbox messages already in the table are left out)."""
+        tables, self.rows = self.rows, {}
+        for table, table_rows in tables.items():
+            for rows in chunks(table_rows):
+                await session.execute(insert(table), list(rows))
+        events, self.events = self.events, []
+        for rows in chunks(events):
+            await session.execute(insert(TimelineEvent), list(rows))
+        outbox, self.outbox = self.outbox, {}
+        ids = list(outbox)
+        for chunk in chunks(ids):
+            known = await session.scalars(
+                select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(chunk))
+            )
+            for message_id in known:
+                outbox.pop(message_id, None)
+        now = utcnow()
+        rows_ = [{**row, "created_at": now} for row in outbox.values()]
+        for rows in chunks(rows_):
+            await session.execute(insert(OutboxMessage), list(rows))

@@ -1,0 +1,206 @@
+"""A poll's worth of claim messages in one transaction: a bad message never poisons its batch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from claimflow.settings import DatabaseSettings, Settings
+from handlers.ledger.handler import LedgerHandler
+from handlers.ledger.store import ClaimLedger
+from handlers.ledger.tables import (
+    AppliedPayment,
+    Claim,
+    OutboxMessage,
+    PaymentReceipt,
+    TransactionResult,
+)
+from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
+from router.messages import SplitMessage, split_payment_batch
+from router.redox import PaymentBatch
+from router.topics import HEADERS, TopicSet
+from tests.ledger.corpus import batch, claim, ledger_claim
+
+
+class RecordingPublisher:
+    """Stands in for Kafka: keeps what the outbox relay publishes."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    async def publish(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
+    ) -> None:
+        self.published.append((topic, headers[HEADERS.MESSAGE_ID]))
+
+
+@pytest.fixture
+async def handler(ledger_url: str) -> AsyncIterator[LedgerHandler]:
+    topics = TopicSet(prefix="batch.", lane="test")
+    settings = Settings(database=DatabaseSettings.model_validate({"url": ledger_url}))
+    ledger_handler = LedgerHandler(settings=settings, topics=topics, publisher=RecordingPublisher())
+    await ledger_handler.start()
+    try:
+        yield ledger_handler
+    finally:
+        await ledger_handler.stop()
+
+
+def _inbound(topics: TopicSet, messages: list[SplitMessage], first: int = 0) -> list[Any]:
+    return [
+        InboundMessage(
+            topic=topics.claim_payments,
+            partition=0,
+            offset=first + i,
+            key=m.key.encode() if m.key else None,
+            value=m.value,
+            headers={HEADERS.MESSAGE_ID: m.message_id.encode()},
+            message_id=m.message_id,
+        )
+        for i, m in enumerate(messages)
+    ]
+
+
+def _split(log_id: str, numbers: list[str]) -> list[SplitMessage]:
+    payload = batch(log_id, *(claim(n) for n in numbers))
+    return split_payment_batch(PaymentBatch.model_validate(payload), log_id=log_id)
+
+
+async def _add_claims(ledger: ClaimLedger, handler: LedgerHandler, numbers: list[str]) -> None:
+    async with ledger.unit() as unit:
+        for number in numbers:
+            await handler._poster.add_claim(unit, ledger_claim(number), source="test")
+
+
+async def _refuse(engine: AsyncEngine, table: str, column: str, value: str) -> None:
+    """Make the database refuse one row: a trigger that fails the INSERT of ``value``."""
+    async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(
+                text(
+                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                    f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+            return
+        await connection.execute(
+            text(
+                f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN IF NEW.{column} = '{value}' THEN RAISE EXCEPTION 'refused'; "
+                "END IF; RETURN NEW; END $$"
+            )
+        )
+        await connection.execute(
+            text(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"
+            )
+        )
+
+
+async def _allow(engine: AsyncEngine, table: str) -> None:
+    async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(text(f"DROP TRIGGER refuse_{table}"))
+        else:
+            await connection.execute(text(f"DROP TRIGGER refuse_{table} ON {table}"))
+            await connection.execute(text(f"DROP FUNCTION refuse_{table}()"))
+
+
+async def test_a_batch_posts_every_claim_payment_once_in_one_go(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    numbers = [f"BATCH-{i:03d}" for i in range(40)]
+    await _add_claims(ledger, handler, numbers)
+    inbound = _inbound(handler._topics, _split("batch-all", numbers))
+
+    assert await handler.handle_batch(inbound) == [None] * 40
+    assert await handler.handle_batch(inbound) == [None] * 40  # redelivered: nothing changes
+
+    assert await ledger.count(PaymentReceipt) == 40
+    assert await ledger.count(AppliedPayment) == 40
+    assert await ledger.count(TransactionResult) == 1
+    assert await ledger.count(Claim, Claim.status == "paid_in_full") == 40
+    assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
+    assert await ledger.count(OutboxMessage) == 41  # a result per payment, one per transaction
+
+
+async def test_a_message_that_fails_is_taken_out_and_the_rest_of_its_batch_is_posted(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    good = [f"GOOD-{i:03d}" for i in range(10)]
+    await _add_claims(ledger, handler, [*good, "BAD-000"])
+    bad = _split("bad-delivery", ["BAD-000"])
+    messages = _split("good-delivery", good[:5]) + bad + _split("good-delivery-2", good[5:])
+    inbound = _inbound(handler._topics, messages)
+    # The database refuses the bad delivery's row, which is written while posting it.
+    await _refuse(ledger_engine, "deliveries", "delivery_id", "bad-delivery")
+
+    outcomes = await handler.handle_batch(inbound)
+
+    assert [o is None for o in outcomes] == [True] * 5 + [False] + [True] * 5
+    assert isinstance(outcomes[5], TransientError)
+    assert await ledger.count(PaymentReceipt) == 10
+    assert await ledger.count(PaymentReceipt, PaymentReceipt.delivery_id == "bad-delivery") == 0
+    assert await ledger.count(TransactionResult) == 2
+
+    await _allow(ledger_engine, "deliveries")
+    await handler.handle(inbound[5])  # the runtime's retry of the bad one alone
+    assert await ledger.count(PaymentReceipt) == 11
+    assert await ledger.count(AppliedPayment) == 11
+    assert await ledger.count(TransactionResult) == 3
+
+
+async def test_a_commit_that_fails_falls_back_to_one_transaction_per_message(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    numbers = [f"FALL-{i:03d}" for i in range(6)]
+    await _add_claims(ledger, handler, numbers)
+    messages = _split("fallback", numbers)
+    inbound = _inbound(handler._topics, messages)
+    # Receipts are written when the batch commits: the failure cannot be pinned on a message.
+    await _refuse(ledger_engine, "payment_receipts", "message_id", messages[2].message_id)
+
+    outcomes = await handler.handle_batch(inbound)
+
+    assert [o is None for o in outcomes] == [True, True, False, True, True, True]
+    assert await ledger.count(PaymentReceipt) == 5
+    assert await ledger.count(TransactionResult) == 0  # its last claim is still missing
+    await _allow(ledger_engine, "payment_receipts")
+    await handler.handle(inbound[2])
+    assert await ledger.count(PaymentReceipt) == 6
+    assert await ledger.count(TransactionResult) == 1
+
+
+async def test_a_poison_message_and_the_later_messages_of_a_failed_claim_are_reported(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    numbers = ["KEY-001", "KEY-002"]
+    await _add_claims(ledger, handler, numbers)
+    first = _split("keyed-1", numbers)
+    again = _split("keyed-2", ["KEY-001"])  # a later payment of the first claim
+    inbound = _inbound(handler._topics, [*first, *again])
+    poison = InboundMessage(
+        topic=handler._topics.claim_payments,
+        partition=0,
+        offset=len(inbound),
+        key=b"x",
+        value=b'{"schema": "claimflow.claim-payment.v1"}',
+        message_id="poison",
+    )
+    await _refuse(ledger_engine, "deliveries", "delivery_id", "keyed-1")
+
+    outcomes = await handler.handle_batch([*inbound, poison])
+
+    assert all(isinstance(o, TransientError) for o in outcomes[:2])
+    assert "held back" in str(outcomes[2])  # KEY-001 again waits behind its failed payment
+    assert isinstance(outcomes[3], PoisonMessageError)
+    assert await ledger.count(PaymentReceipt) == 0
