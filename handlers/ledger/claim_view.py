@@ -158,7 +158,9 @@ class ClaimView(_View):
     money: Money
     payers: list[PayerMoney]
     payments: list[Payment]
-    review_candidates: list[ReviewCandidate]
+    review_candidates: list[ReviewCandidate] = Field(
+        description="Payments still waiting for review that name this claim as a candidate."
+    )
     follow_ups: list[FollowUp]
     timeline: list[TimelineEvent]
 
@@ -300,7 +302,7 @@ async def claim_view(ledger: ClaimLedger, claim: Claim) -> ClaimView:
                 resolved_at=p.resolved_at,
             )
             for p in parked
-            if p.reason in ("unmatched", "needs_review")
+            if p.reason in ("unmatched", "needs_review") and p.resolved_at is None
         ],
         follow_ups=[
             FollowUp(
