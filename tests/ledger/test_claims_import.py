@@ -95,6 +95,7 @@ async def test_a_claim_already_in_the_ledger_differently_stops_the_whole_import(
     assert await ledger.count(Claim) == 1
 
 
+@pytest.mark.usefixtures("ledger_engine")  # migrated, as by `claimflow db upgrade`
 async def test_unknown_columns_are_refused(ledger_url: str, tmp_path: Path) -> None:
     path = tmp_path / "claims.csv"
     path.write_text("claim_number,charged_amount,ssn\nA-1,1.00,123\n")

@@ -39,7 +39,8 @@ class RecordingPublisher:
 
 
 @pytest.fixture
-async def handler(ledger_url: str) -> AsyncIterator[LedgerHandler]:
+async def handler(ledger_url: str, ledger_engine: AsyncEngine) -> AsyncIterator[LedgerHandler]:
+    """A started handler on a ledger migrated first, as ``claimflow db upgrade`` would."""
     topics = TopicSet(prefix="batch.", lane="test")
     settings = Settings(database=DatabaseSettings.model_validate({"url": ledger_url}))
     ledger_handler = LedgerHandler(settings=settings, topics=topics, publisher=RecordingPublisher())

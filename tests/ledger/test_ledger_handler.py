@@ -56,7 +56,10 @@ class RecordingPublisher:
 
 
 @pytest.fixture
-async def running(ledger_url: str) -> AsyncIterator[tuple[LedgerHandler, RecordingPublisher]]:
+async def running(
+    ledger_url: str, ledger_engine: Any
+) -> AsyncIterator[tuple[LedgerHandler, RecordingPublisher]]:
+    """A started handler on a ledger migrated first, as ``claimflow db upgrade`` would."""
     settings = Settings.model_validate(
         {"database": {"url": ledger_url}, "handlers": {"lane": "test"}}
     )
