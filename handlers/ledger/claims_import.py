@@ -4,10 +4,13 @@ The file is streamed twice, so 100,000 claims are never in memory at once:
 
 1. every row is validated (``NewClaim``); repeated claim numbers and claims the ledger already
    holds with other values are errors (a chunk of rows per query). Any error: nothing imported.
-2. the new claims are added in ONE transaction, a chunk at a time. A claim that a parked
-   payment may be waiting for goes through ``Poster.add_claim``, which posts the payment by the
-   ledger's rules; the others are inserted with one multi-row INSERT per chunk, with the row and
-   the "submitted" timeline event ``Poster.add_claim`` writes.
+2. the new claims are added in ONE transaction, a chunk at a time: one multi-row INSERT per
+   chunk, with the row and the "submitted" timeline event ``Poster.add_claim`` writes. Then the
+   payments parked unmatched or for review that the new claims may resolve (claim key,
+   truncated prefix or folded last name) are posted again by the ledger's rules, each once
+   (``Poster.match_parked_again``), a chunk of keys per query. Every claim of the file is on
+   file first, so a payment is never suggested to the wrong claim of the same file on its way
+   to its own (no stale "review" line on that claim's timeline).
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ class ImportOutcome:
     errors: list[RowError] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class AddedClaims:
+    """What rule 6 needs of the claims an import added: their ids and keys, a list per chunk."""
+
+    ids: set[int] = field(default_factory=set)
+    claim_keys: list[list[str]] = field(default_factory=list)
+    last_keys: list[list[str]] = field(default_factory=list)
+
+
 async def import_claims_file(ledger: ClaimLedger, poster: Poster, path: Path) -> ImportOutcome:
     """Validate the whole file, then add its new claims (see the module's docstring)."""
     outcome = ImportOutcome()
@@ -61,14 +73,16 @@ async def import_claims_file(ledger: ClaimLedger, poster: Poster, path: Path) ->
         return outcome
     async with ledger.unit() as unit:
         chunk = []
+        added = AddedClaims()
         for row_number, row in claim_rows(path):
             claim = validate_row(row_number, row)
             assert not isinstance(claim, list), "the file changed while it was imported"
             chunk.append((row_number, claim))
             if len(chunk) == CHUNK:
-                await _add(unit, poster, path, chunk, outcome)
+                await _add(unit, poster, path, chunk, outcome, added)
                 chunk = []
-        await _add(unit, poster, path, chunk, outcome)
+        await _add(unit, poster, path, chunk, outcome, added)
+        await _match_parked(unit, poster, added, outcome)
     return outcome
 
 
@@ -94,19 +108,16 @@ async def _add(
     path: Path,
     chunk: list[tuple[int, NewClaim]],
     outcome: ImportOutcome,
+    added: AddedClaims,
 ) -> None:
     if not chunk:
         return
     known = await unit.claims_by_number([c.claim_number for _, c in chunk])
     new = [(row, c) for row, c in chunk if c.claim_number not in known]
     outcome.same += len(chunk) - len(new)
-    waiting = await unit.parked_waiting([normalise_key(c.claim_number) for _, c in new])
     now = poster.now()
-    bulk = [(row, c) for row, c in new if normalise_key(c.claim_number) not in waiting]
-    ids = await unit.insert_claims(
-        [_claim_row(c, f"{path.name} row {row}", now) for row, c in bulk]
-    )
-    for row, claim in bulk:
+    ids = await unit.insert_claims([_claim_row(c, f"{path.name} row {row}", now) for row, c in new])
+    for row, claim in new:
         unit.event(
             ids[claim.claim_number],
             "submitted",
@@ -114,11 +125,26 @@ async def _add(
             + (f", payer {claim.payer_name}" if claim.payer_name else "")
             + f" ({path.name} row {row})",
         )
-    for row, claim in new:
-        if normalise_key(claim.claim_number) in waiting:
-            _, posted = await poster.add_claim(unit, claim, source=f"{path.name} row {row}")
-            outcome.matched += sum(1 for p in posted if p.state == "applied")
+    added.ids.update(ids.values())
+    added.claim_keys.append([normalise_key(c.claim_number) for _, c in new])
+    added.last_keys.append([normalise_name(c.patient_last_name) for _, c in new])
     outcome.added += len(new)
+    await unit.flush()
+
+
+async def _match_parked(
+    unit: LedgerUnit, poster: Poster, added: AddedClaims, outcome: ImportOutcome
+) -> None:
+    """Rule 6, once every claim of the file is on file: each payment parked unmatched or for
+    review that the new claims may resolve is posted again, once, and so goes to its own
+    claim rather than to the first claim of the file that resembles it."""
+    seen: set[int] = set()
+    for claim_keys, last_keys in zip(added.claim_keys, added.last_keys, strict=True):
+        parked = await unit.parked_to_match_again_for(claim_keys, last_keys)
+        fresh = [p for p in parked if p.id not in seen]
+        seen.update(p.id for p in fresh)
+        posted = await poster.match_parked_again(unit, fresh, added.ids)
+        outcome.matched += sum(1 for p in posted if p.state == "applied")
     await unit.flush()
 
 

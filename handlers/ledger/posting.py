@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -673,21 +673,35 @@ class Poster:
             + f" ({source})",
             message_id=message_id,
         )
+        parked = await unit.parked_to_match_again(claim.claim_key, claim.patient_last_key)
+        posted = await self.match_parked_again(unit, parked, {claim.id})
+        return claim, posted
+
+    async def match_parked_again(
+        self, unit: LedgerUnit, parked: Sequence[ParkedPayment], new_claims: Collection[int]
+    ) -> list[PostingResult]:
+        """Post again payments parked unmatched or for review, now that new claims are on file.
+
+        Rule 6: once its claim is on file a payment is posted, whatever it was parked for;
+        the others are re-ranked. A payment that lands on one of the new claims says so on
+        that claim's timeline.
+        """
         posted = []
-        for parked in await unit.parked_to_match_again(claim.claim_key, claim.patient_last_key):
-            was = "unmatched" if parked.reason == "unmatched" else "waiting for review"
-            message = ClaimPaymentMessage.model_validate_json(parked.payload)
+        for row in parked:
+            was = "unmatched" if row.reason == "unmatched" else "waiting for review"
+            message = ClaimPaymentMessage.model_validate_json(row.payload)
             result = await self.post_payment(unit, message, again=True)
             posted.append(result)
-            if result.state in ("applied", "recorded") and result.claim_id == claim.id:
+            if result.state in ("applied", "recorded") and result.claim_id in new_claims:
+                assert result.claim_id is not None
                 unit.event(
-                    claim.id,
+                    result.claim_id,
                     "matched",
-                    f"a payment parked since {parked.parked_at:%Y-%m-%d %H:%M:%SZ} ({was}) is "
+                    f"a payment parked since {row.parked_at:%Y-%m-%d %H:%M:%SZ} ({was}) is "
                     "matched now that this claim is on file",
                     message_id=message.message_id,
                 )
-        return claim, posted
+        return posted
 
 
 _RANK_WORDS = {1: "primary", 2: "secondary", 3: "tertiary"}

@@ -177,30 +177,6 @@ class LedgerUnit:
             ids.update((number, claim_id) for number, claim_id in found)
         return ids
 
-    async def parked_waiting(self, claim_keys: Sequence[str]) -> set[str]:
-        """The claim keys that an unresolved parked payment (any reason) names, or a prefix of.
-
-        A superset of what ``parked_for_claim`` finds: a claim in it is added through the
-        posting rules, the others may be inserted in bulk.
-        """
-        wanted: dict[str, set[str]] = {}
-        for key in claim_keys:
-            for end in [len(key), *range(MIN_PREFIX_LENGTH, len(key))]:
-                wanted.setdefault(key[:end], set()).add(key)
-        waiting: set[str] = set()
-        for chunk in chunks(sorted(wanted)):
-            named = await self.session.scalars(
-                select(ParkedPayment.submission_key)
-                .where(
-                    ParkedPayment.resolved_at.is_(None),
-                    ParkedPayment.submission_key.in_(chunk),
-                )
-                .distinct()
-            )
-            for key in named:
-                waiting.update(wanted.get(key, ()))
-        return waiting
-
     async def remember_control_number(self, claim_id: int, value: str) -> None:
         key = normalise_key(value)
         if not key:
@@ -509,6 +485,33 @@ class LedgerUnit:
             .order_by(ParkedPayment.id)
         )
         return list(rows)
+
+    async def parked_to_match_again_for(
+        self, claim_keys: Sequence[str], patient_last_keys: Sequence[str]
+    ) -> list[ParkedPayment]:
+        """``parked_to_match_again`` for many new claims at once: each payment once, oldest first.
+
+        A few set-based queries (claim keys and their truncated prefixes, folded last names),
+        however many claims a chunk of an import adds.
+        """
+        prefixes: set[str] = set()
+        for key in claim_keys:
+            prefixes.update(key[:end] for end in [len(key), *range(MIN_PREFIX_LENGTH, len(key))])
+        open_ = [
+            ParkedPayment.resolved_at.is_(None),
+            ParkedPayment.reason.in_(("unmatched", "needs_review")),
+        ]
+        found: dict[int, ParkedPayment] = {}
+        for column, values in (
+            (ParkedPayment.submission_key, sorted(prefixes)),
+            (ParkedPayment.patient_last_key, sorted({k for k in patient_last_keys if k})),
+        ):
+            for chunk in chunks(values):
+                rows = await self.session.scalars(
+                    select(ParkedPayment).where(*open_, column.in_(chunk))
+                )
+                found.update((p.id, p) for p in rows)
+        return [found[i] for i in sorted(found)]
 
     async def parked_for_claim_view(
         self, claim_id: int, claim_key: str, patient_last_key: str | None

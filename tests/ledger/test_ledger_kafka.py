@@ -59,11 +59,9 @@ async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their
 
         results = _values(await read_all(bootstrap, topics.reconciliations))
         by_outcome = sorted(r.get("outcome", "transaction") for r in results)
-        # Both parked payments are matched again when the first claim arrives: its own is
-        # posted; the other (same patient, same charge) is suggested for review until its
-        # claim, the next row of the import, arrives and it is posted (rule 6).
+        # Both parked payments are matched again once every claim of the import is on file,
+        # each to its own claim: no intermediate review suggestion (rule 6).
         assert by_outcome == [
-            "needs_review",
             "paid_in_full",
             "paid_in_full",
             "transaction",
@@ -90,6 +88,7 @@ async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their
         assert "paid in full" in shown
         assert "paid 65.00 of 100.00" in shown
         assert "claim status check requested" in shown
+        assert "waits for review" not in shown
         assert "Bixby" not in shown
     finally:
         await engine.dispose()
