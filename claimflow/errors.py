@@ -20,7 +20,8 @@ Each message is one line naming what failed, where (a broker address, a database
 without its password, a file path) and the next step; never a value from a message or a
 row, so never PHI. The exit code is on the type: ``claimflow.cli.main`` is the one place
 that prints the message and returns the code. :func:`from_exception` translates the
-third-party errors every command can meet (aiokafka, pydantic, file and socket errors).
+third-party errors every command can meet (aiokafka, pydantic, SQLAlchemy, file and socket
+errors).
 """
 
 # Names say what happened, as httpx's do (ConnectTimeout), not "...Error" each:
@@ -224,6 +225,33 @@ def _from_http(exc: BaseException) -> CommandError | None:
     )
 
 
+def _from_database(exc: BaseException, settings: Settings | None) -> CommandError | None:
+    """A database that went away (or failed) during a command: where, and what to do."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    where = (
+        database_location(settings.database.url.get_secret_value())
+        if settings
+        else "the configured database"
+    )
+    gone = isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if isinstance(exc, DBAPIError) and not gone:
+        # The database answered but refused a statement: a fault of ours, not of the setup.
+        return CommandError(
+            f"the ledger database {where} refused a statement ({type(exc).__name__}); nothing "
+            "of the failed transaction was kept; run again with CLAIMFLOW_LOGGING__LEVEL=DEBUG "
+            "to see the traceback, and report it"
+        )
+    return DatabaseUnavailable(
+        f"the ledger database {where} failed ({type(exc).__name__}); start it or fix "
+        "CLAIMFLOW_DATABASE__URL, then run the command again"
+    )
+
+
 def from_exception(exc: BaseException, settings: Settings | None) -> CommandError | None:
     """The ``CommandError`` that explains ``exc`` (or one of its causes), if any does."""
     for link in _chain(exc):
@@ -233,7 +261,7 @@ def from_exception(exc: BaseException, settings: Settings | None) -> CommandErro
             found = translate(link)
             if found is not None:
                 return found
-        found = _from_kafka(link, settings)
+        found = _from_kafka(link, settings) or _from_database(link, settings)
         if found is not None:
             return found
         if isinstance(link, OSError) and link.errno == errno.EADDRINUSE:

@@ -48,6 +48,9 @@ CASES: dict[str, Case] = {
     "handle attachment": Case((), ExitCode.UNAVAILABLE, "cannot reach Kafka"),
     "dlq replay": Case(("ledger", "--dry-run"), ExitCode.UNAVAILABLE, "cannot reach Kafka"),
     "claims import": Case(("claims.csv",), ExitCode.USAGE, "cannot read the claims file"),
+    "ledger post": Case(
+        ("remittance.json",), ExitCode.USAGE, "cannot read the remittance file remittance.json"
+    ),
     "claim show": Case(("A-1",), ExitCode.UNAVAILABLE, "postgresql+asyncpg://claimflow:***@"),
     "db upgrade": Case((), ExitCode.UNAVAILABLE, "cannot open the ledger database"),
     "sandbox integrex": Case(("--port", TAKEN), ExitCode.USAGE, "already in use"),
@@ -61,6 +64,7 @@ CASES: dict[str, Case] = {
     "kafka stop": Case((), ExitCode.OK, ""),
     "kafka status": Case((), ExitCode.FAILED, ""),  # prints "stopped" on stdout
     "topics create": Case((), ExitCode.UNAVAILABLE, "cannot reach Kafka"),
+    "web": Case((), ExitCode.USAGE, "missing required setting CLAIMFLOW_WEB__ISSUER"),
     "dev up": Case(("--port", TAKEN, "--kafka-port", TAKEN), ExitCode.USAGE, "already in use"),
 }
 

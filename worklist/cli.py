@@ -25,7 +25,9 @@ def _web(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``web``; heavy imports happen inside the command function."""
     web = subparsers.add_parser(
-        "web", help="run the billing worklist: queues, claims and notes (sign-in required)"
+        "web",
+        help="run the billing worklist: queues, claims and notes (sign-in required)",
+        epilog="example: CLAIMFLOW_WEB__ISSUER=https://login.example.org claimflow web --port 8090",
     )
     web.add_argument("--host", help="interface to listen on (default: CLAIMFLOW_WEB__HOST)")
     web.add_argument("--port", type=int, help="port to listen on (default: CLAIMFLOW_WEB__PORT)")

@@ -88,6 +88,11 @@ async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
+    try:
+        path.open("rb").close()  # a file that cannot be read is told before the database
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise FileProblem(f"cannot read the claims file {path}: {reason}") from exc
     engine = create_engine(settings.database)
     try:
         await ensure_schema(engine)
@@ -145,16 +150,27 @@ async def _show_claim(settings: Any, reference: str, *, as_json: bool = False) -
         await engine.dispose()
 
 
-async def post_payment_files(settings: Any, paths: list[Path], *, echo: Any = print) -> int:
-    """``claimflow ledger post``: 0 when every file was posted (see handlers.ledger.offline)."""
-    from sqlalchemy.exc import SQLAlchemyError
+async def post_payment_files(
+    settings: Any,
+    paths: list[Path],
+    *,
+    echo: Any = print,
+    stream: Any = None,
+    interval: float = 5.0,
+) -> None:
+    """``claimflow ledger post``: check every file, then post them (handlers.ledger.offline).
 
+    A bad file raises ``FileProblem`` or ``DataRefused`` before anything is posted; a database
+    failure propagates for ``claimflow.cli.main`` to tell (what was committed stays posted, and
+    posting the same files again completes them: the message ids are the router's).
+    """
     from handlers.followup.rules import load_rules
     from handlers.ledger.database import create_engine, ensure_schema
-    from handlers.ledger.offline import post_files
+    from handlers.ledger.offline import check_files, post_files
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
+    files = check_files(paths)
     engine = create_engine(settings.database)
     try:
         await ensure_schema(engine)
@@ -163,23 +179,19 @@ async def post_payment_files(settings: Any, paths: list[Path], *, echo: Any = pr
             tolerance=settings.money_tolerance,
             topic_prefix=settings.kafka.topic_prefix,
         )
-        status, summary = await post_files(ClaimLedger(engine), poster, paths, echo=echo)
-    except (SQLAlchemyError, OSError) as exc:
-        echo(
-            f"claimflow: the ledger database failed ({type(exc).__name__}); what was posted "
-            "stays posted, and posting the same files again completes them"
+        summary = await post_files(
+            ClaimLedger(engine), poster, files, stream=stream, interval=interval
         )
-        return 1
     finally:
         await engine.dispose()
     echo(summary.line())
-    return status
 
 
 def _post(args: argparse.Namespace) -> int:
     from claimflow.settings import load_settings
 
-    return asyncio.run(post_payment_files(load_settings(), args.files))
+    asyncio.run(post_payment_files(load_settings(), args.files))
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

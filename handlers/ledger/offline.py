@@ -1,12 +1,14 @@
 """``claimflow ledger post FILE...``: Redox PaymentBatch files posted straight into the ledger.
 
 For onboarding (months of old remittances) and support (replaying one delivery), without
-Kafka. Each file is first validated whole, streamed (``RemittanceFile.validate``): a bad file
-fails with one line naming the file, the field path and the reason, and nothing of it is
-posted. Its claim messages, made exactly as the router makes them, are then posted a chunk at
-a time, each chunk one transaction through the ledger handler's own code (``LedgerUnit.prefetch``
-and ``Poster.post_payment``). The message ids are the router's, so posting a file twice, or a
-delivery that also came through Kafka, changes nothing the second time.
+Kafka. Every file is first validated whole, streamed (``RemittanceFile.validate``), before
+anything is posted: a bad file stops the command with one line naming the file, the field path
+and the reason (``check_files``), and nothing is posted. Its claim messages, made exactly as
+the router makes them, are then posted a chunk at a time, each chunk one transaction through
+the ledger handler's own code (``LedgerUnit.prefetch`` and ``Poster.post_payment``), with
+progress on stderr through ``claimflow.progress`` like every command's. The message ids are
+the router's, so posting a file twice, or a delivery that also came through Kafka, changes
+nothing the second time.
 
 What the postings cause (reconciliation results, status-check and attachment commands) waits
 in the ledger's outbox; the ledger handler publishes it when it runs.
@@ -14,24 +16,22 @@ in the ledger's outbox; the ledger handler publishes it when it runs.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from claimflow.errors import DataRefused, FileProblem
+from claimflow.progress import progress
 from handlers.ledger.posting import Poster, PostingResult
-from handlers.ledger.remittance_file import RemittanceFile, RemittanceFileError
+from handlers.ledger.remittance_file import NOT_JSON, RemittanceFile, RemittanceFileError
 from handlers.ledger.store import ClaimLedger
 from router.messages import ClaimPaymentMessage
 
-__all__ = ["PostSummary", "Progress", "post_files"]
+__all__ = ["PostSummary", "check_files", "post_files"]
 
 CHUNK = 500
-_WIDTH = 30
 
 
 @dataclass(slots=True)
@@ -57,78 +57,55 @@ class PostSummary:
         )
 
 
-class Progress:
-    """A bar redrawn in place on a terminal; a plain line every few seconds otherwise.
+def check_files(paths: Sequence[Path]) -> list[RemittanceFile]:
+    """Validate every file before anything is posted; the first bad one stops the command.
 
-    No colour is used, so ``NO_COLOR`` is respected as it is; ``NO_COLOR`` also turns the bar
-    into plain lines, for terminals that log.
+    A file that cannot be read, or is not JSON, is a ``FileProblem`` (exit code 2); a
+    PaymentBatch that the receiver would refuse is ``DataRefused`` (exit code 4). The line
+    names the file, the field path and the reason, never a value.
     """
-
-    def __init__(self, stream: TextIO, *, every: float = 5.0) -> None:
-        self._stream = stream
-        self._bar = stream.isatty() and not os.environ.get("NO_COLOR")
-        self._every = every
-        self._last = 0.0
-        self._started = time.monotonic()
-
-    def start(self) -> None:
-        self._started = time.monotonic()
-        self._last = self._started
-
-    def update(self, name: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        rate = done / max(now - self._started, 1e-9)
-        if self._bar:
-            filled = _WIDTH * done // max(total, 1)
-            bar = "#" * filled + "-" * (_WIDTH - filled)
-            self._stream.write(f"\r{name} [{bar}] {done:,}/{total:,} claims {rate:,.0f}/s")
-            if done == total:
-                self._stream.write("\n")
-            self._stream.flush()
-        elif done == total or now - self._last >= self._every:
-            self._last = now
-            self._stream.write(f"{name}: {done:,} of {total:,} claim payments ({rate:,.0f}/s)\n")
-            self._stream.flush()
+    checked = []
+    for path in paths:
+        remittance = RemittanceFile(path)
+        try:
+            remittance.validate()
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise FileProblem(
+                f"cannot read the remittance file {path}: {reason}; nothing posted"
+            ) from exc
+        except RemittanceFileError as exc:
+            if str(exc) == NOT_JSON:
+                raise FileProblem(f"{path}: {exc}; nothing posted") from exc
+            raise DataRefused(f"{path}: {exc}; nothing posted: fix the file") from exc
+        checked.append(remittance)
+    return checked
 
 
 async def post_files(
     ledger: ClaimLedger,
     poster: Poster,
-    paths: list[Path],
+    files: Sequence[RemittanceFile],
     *,
-    echo: Callable[[str], None] = print,
-    progress: Progress | None = None,
-) -> tuple[int, PostSummary]:
-    """Post every file; 0 when all were posted, 1 when a file was bad or the database failed."""
+    stream: TextIO | None = None,
+    interval: float = 5.0,
+) -> PostSummary:
+    """Post every (checked) file, a chunk of claim payments per transaction, with progress."""
     summary = PostSummary()
-    progress = progress or Progress(sys.stderr)
-    status = 0
-    for path in paths:
-        remittance = RemittanceFile(path)
-        try:
-            remittance.validate()
-        except RemittanceFileError as exc:
-            echo(f"claimflow: {path}: {exc}; nothing posted from it")
-            status = 1
-            continue
-        except OSError as exc:
-            echo(f"claimflow: {path}: cannot read the file ({_reason(exc)}); nothing posted")
-            status = 1
-            continue
-        progress.start()
-        done = 0
-        chunk: list[ClaimPaymentMessage] = []
-        for message in remittance.claim_messages():
-            chunk.append(message)
-            if len(chunk) == CHUNK:
-                done += await _post_chunk(ledger, poster, chunk, summary)
-                progress.update(path.name, done, remittance.claims)
-                chunk = []
-        if chunk or not done:
-            done += await _post_chunk(ledger, poster, chunk, summary)
-            progress.update(path.name, done, remittance.claims)
+    for remittance in files:
+        label = f"posting {remittance.path.name}"
+        with progress(
+            label, remittance.claims, unit="claim payments", stream=stream, interval=interval
+        ) as bar:
+            chunk: list[ClaimPaymentMessage] = []
+            for message in remittance.claim_messages():
+                chunk.append(message)
+                if len(chunk) == CHUNK:
+                    bar.advance(await _post_chunk(ledger, poster, chunk, summary))
+                    chunk = []
+            bar.advance(await _post_chunk(ledger, poster, chunk, summary))
         summary.files += 1
-    return status, summary
+    return summary
 
 
 async def _post_chunk(
@@ -142,7 +119,3 @@ async def _post_chunk(
     for result in results:
         summary.add(result)
     return len(chunk)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__

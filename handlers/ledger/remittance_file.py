@@ -25,7 +25,9 @@ from pydantic import ValidationError
 from router.messages import ClaimPaymentMessage, Position, RedoxDelivery, message_id
 from router.redox import Meta, Payment, TransactionHeader, field_path
 
-__all__ = ["RemittanceFile", "RemittanceFileError"]
+__all__ = ["NOT_JSON", "RemittanceFile", "RemittanceFileError"]
+
+NOT_JSON = "not valid JSON"
 
 _PAYMENTS = "Transactions.item.Payments"
 
@@ -111,7 +113,7 @@ class RemittanceFile:
                 yield from _walk(ijson.parse(stream, use_float=True))
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             # The parser's text quotes the file: only say where it failed to be JSON.
-            raise RemittanceFileError("not valid JSON") from exc
+            raise RemittanceFileError(NOT_JSON) from exc
 
 
 def _valid(model: Any, value: Any, where: tuple[int | str, ...]) -> Any:

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from claimflow.cli import main
+from claimflow.errors import DataRefused, ExitCode, FileProblem
 from claimflow.settings import Settings
 from handlers.followup.rules import load_rules
 from handlers.ledger.cli import import_claims, post_payment_files
-from handlers.ledger.offline import Progress
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import (
@@ -32,10 +35,10 @@ def settings_for(url: str) -> Settings:
     return Settings.model_validate({"database": {"url": url}})
 
 
-async def post(url: str, *paths: Path) -> tuple[int, list[str]]:
+async def post(url: str, *paths: Path) -> list[str]:
     lines: list[str] = []
-    code = await post_payment_files(settings_for(url), list(paths), echo=lines.append)
-    return code, lines
+    await post_payment_files(settings_for(url), list(paths), echo=lines.append)
+    return lines
 
 
 def write(path: Path, payload: Any) -> Path:
@@ -50,14 +53,14 @@ async def test_the_sample_is_posted_once_however_often_its_file_is_posted(
     sample = tmp_path / "remittance.json"
     sample.write_bytes(sample_bytes)
 
-    code, lines = await post(ledger_url, sample)
-    assert code == 0
-    assert lines == [
+    assert await post(ledger_url, sample) == [
         "1 file(s): 2 posted, 0 review, 0 parked, 0 duplicates, 0 already posted, 1 flagged"
     ]
-    code, lines = await post(ledger_url, sample)
-    assert code == 0
-    assert "2 already posted" in lines[0]
+    events = await ledger.count(TimelineEvent)
+    assert await post(ledger_url, sample) == [
+        "1 file(s): 0 posted, 0 review, 0 parked, 0 duplicates, 2 already posted, 0 flagged"
+    ]
+    assert await ledger.count(TimelineEvent) == events
     assert await ledger.count(PaymentReceipt) == 2
     assert await ledger.count(AppliedPayment) == 2
     assert await ledger.count(TransactionResult) == 1
@@ -78,9 +81,8 @@ async def test_a_file_posted_after_its_delivery_came_through_kafka_changes_nothi
     sample = tmp_path / "remittance.json"
     sample.write_bytes(sample_bytes)
 
-    code, lines = await post(ledger_url, sample)
+    lines = await post(ledger_url, sample)
 
-    assert code == 0
     assert "0 parked" in lines[0]
     assert "2 already posted" in lines[0]
     assert await ledger.count(PaymentReceipt) == 2
@@ -88,7 +90,7 @@ async def test_a_file_posted_after_its_delivery_came_through_kafka_changes_nothi
     assert await ledger.count(TimelineEvent) == events
 
 
-async def test_a_bad_file_fails_with_one_line_naming_file_field_and_reason_and_posts_nothing(
+async def test_a_bad_file_stops_the_command_naming_file_field_and_reason_and_nothing_is_posted(
     ledger_url: str, ledger: ClaimLedger, tmp_path: Path
 ) -> None:
     good = write(tmp_path / "good.json", batch("good-file", claim("GOOD-1")))
@@ -101,40 +103,97 @@ async def test_a_bad_file_fails_with_one_line_naming_file_field_and_reason_and_p
     no_log["Meta"]["Logs"] = []
     unlogged = write(tmp_path / "unlogged.json", no_log)
     missing = tmp_path / "missing.json"
-
-    code, lines = await post(ledger_url, bad, broken, unlogged, missing, good)
-
-    assert code == 1
-    assert lines == [
-        f"claimflow: {bad}: Transactions[0].Payments[1].Claims[0].PaymentAmount: must be a "
-        'decimal amount, like "100.00"; nothing posted from it',
-        f"claimflow: {broken}: not valid JSON; nothing posted from it",
-        f"claimflow: {unlogged}: Meta.Logs: no log ID; nothing posted from it",
-        f"claimflow: {missing}: cannot read the file (No such file or directory); nothing posted",
-        "1 file(s): 0 posted, 0 review, 1 parked, 0 duplicates, 0 already posted, 0 flagged",
+    refused: list[tuple[Path, type[Exception], str]] = [
+        (
+            bad,
+            DataRefused,
+            f"{bad}: Transactions[0].Payments[1].Claims[0].PaymentAmount: must be a decimal "
+            'amount, like "100.00"; nothing posted: fix the file',
+        ),
+        (broken, FileProblem, f"{broken}: not valid JSON; nothing posted"),
+        (unlogged, DataRefused, f"{unlogged}: Meta.Logs: no log ID; nothing posted: fix the file"),
+        (
+            missing,
+            FileProblem,
+            f"cannot read the remittance file {missing}: no such file or directory; nothing posted",
+        ),
     ]
-    assert "SECRET" not in "\n".join(lines)
-    assert "8o" not in "\n".join(lines)
-    assert await ledger.count(PaymentReceipt) == 1  # the good file's only
+    for path, error, line in refused:
+        with pytest.raises(error) as raised:
+            await post(ledger_url, good, path)
+        assert str(raised.value) == line
+        assert "SECRET" not in line
+        assert "8o" not in line
+
+    assert await ledger.count(PaymentReceipt) == 0  # not even the good file's
+
+
+@pytest.mark.usefixtures("ledger")
+def test_ledger_post_on_the_command_line_answers_a_bad_file_in_one_line_with_exit_code_4(
+    ledger_url: str,
+    tmp_path: Path,
+    sample_bytes: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CLAIMFLOW_DATABASE__URL", ledger_url)
+    sample = tmp_path / "remittance.json"
+    sample.write_bytes(sample_bytes)
+    no_log = batch("x", claim("X-1"))
+    no_log["Meta"]["Logs"] = []
+    unlogged = write(tmp_path / "unlogged.json", no_log)
+
+    assert main(["ledger", "post", str(sample), str(unlogged)]) == ExitCode.REFUSED
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"claimflow: {unlogged}: Meta.Logs: no log ID; nothing posted: fix the file"
+    ]
+
+    assert main(["ledger", "post", str(sample)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1
+    assert captured.out.startswith("1 file(s): 0 posted, 0 review, 2 parked, 0 duplicates")
+    assert "Traceback" not in captured.err
 
 
 async def test_a_large_file_is_posted_in_chunks_with_progress_lines_off_a_terminal(
     ledger_url: str, ledger: ClaimLedger, tmp_path: Path
 ) -> None:
-    from handlers.ledger import offline
-
     numbers = [f"LARGE-{i:04d}" for i in range(1_001)]
     path = write(tmp_path / "large.json", batch("large-file", *(claim(n) for n in numbers)))
     stream = io.StringIO()
-    poster = Poster(rules=load_rules())
+    lines: list[str] = []
 
-    status, summary = await offline.post_files(
-        ledger, poster, [path], echo=lambda _: None, progress=Progress(stream, every=0.0)
+    await post_payment_files(
+        settings_for(ledger_url), [path], echo=lines.append, stream=stream, interval=0.0
     )
 
-    assert status == 0
-    assert summary.counts["parked"] == 1_001
-    assert stream.getvalue().splitlines()[-1].startswith("large.json: 1,001 of 1,001 claim")
-    assert len(stream.getvalue().splitlines()) == 3  # one line per chunk of 500
+    assert "1001 parked" in lines[0]
+    progress = stream.getvalue().splitlines()
+    # claimflow.progress off a terminal: a line per chunk of 500 (interval 0 here), and a last.
+    assert [p.split(",")[0] for p in progress[:3]] == [
+        "posting large.json: 500/1001 claim payments",
+        "posting large.json: 1000/1001 claim payments",
+        "posting large.json: 1001/1001 claim payments",
+    ]
+    assert progress[-1].startswith("posting large.json: 1001/1001 claim payments")
     assert "\r" not in stream.getvalue()
     assert await ledger.count(TransactionResult) == 1
+
+
+async def test_claims_imported_after_their_payments_each_get_their_own_with_no_stale_review(
+    ledger_url: str, ledger: ClaimLedger, sample_bytes: bytes, tmp_path: Path
+) -> None:
+    sample = tmp_path / "remittance.json"
+    sample.write_bytes(sample_bytes)
+    assert "2 parked" in (await post(ledger_url, sample))[0]
+
+    # Both claims of the file (same patient, same charge) are on file before the parked
+    # payments are matched again, so neither payment is suggested to the other's claim.
+    assert await import_claims(settings_for(ledger_url), SAMPLE_CLAIMS, echo=lambda _: None) == 0
+
+    assert await ledger.count(AppliedPayment) == 2
+    assert await ledger.count(ParkedPayment, ParkedPayment.resolved_at.is_(None)) == 0
+    assert await ledger.count(TimelineEvent, TimelineEvent.kind == "review") == 0
+    assert await ledger.count(TimelineEvent, TimelineEvent.kind == "matched") == 2
