@@ -39,10 +39,21 @@ from handlers.ledger.tables import (
 from handlers.ledger.unit_cache import PendingRows, UnitCache, chunks
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
-__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal"]
+__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal", "UnsentMessage"]
 
 CONTROL_NUMBER = "payer_control_number"
 STREAM_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentMessage:
+    """An outbox message to publish."""
+
+    id: int
+    topic: str
+    key: str | None
+    value: str
+    headers: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -536,15 +547,22 @@ class ClaimLedger:
             )
             return list(events), list(payments), list(follow_ups), list(recs)
 
-    async def unsent(self, limit: int = 500) -> list[OutboxMessage]:
+    async def unsent(self, limit: int = 500) -> list[UnsentMessage]:
+        """The oldest unsent outbox messages (plain rows: no ORM objects to build)."""
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OutboxMessage)
+            rows = await session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.topic,
+                    OutboxMessage.key,
+                    OutboxMessage.value,
+                    OutboxMessage.headers,
+                )
                 .where(OutboxMessage.sent_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
-            return list(rows)
+            return [UnsentMessage(*row) for row in rows]
 
     async def mark_sent(self, ids: Sequence[int], at: datetime | None = None) -> None:
         if not ids:
