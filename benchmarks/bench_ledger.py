@@ -2,13 +2,13 @@
 
 For each database, a fresh ledger (Alembic migrations), then in one run:
 
-1. ``claims import``: 11,000 claims from a CSV file, streamed and inserted in bulk (claims/s);
+1. ``claims import``: 10,500 claims from a CSV file, streamed and inserted in bulk (claims/s);
 2. the batch path: one Claim.PaymentBatch of 10,000 claim payments (the Redox sample, grown;
    every 20th claim denied, which decides a status check) through ``LedgerHandler.handle_batch``
    in polls of 500, exactly as the runtime hands a partition's records to the handler: parse,
    one transaction per poll, then the outbox relay (to a publisher that drops the messages:
    Kafka is left out, it is the runtime's and the broker's cost);
-3. today's per-message path, for the ratio: 1,000 more claim payments (another delivery) through
+3. today's per-message path, for the ratio: 500 more claim payments (another delivery) through
    ``LedgerHandler.handle``, one transaction each, in the same run.
 
 Done when every payment is matched by its claim number, the claims' totals equal the payments,
@@ -40,7 +40,8 @@ from typing import Any
 
 from claimflow.devstack.kafka import free_port
 from claimflow.devstack.postgres import LocalPostgres
-from claimflow.settings import Settings
+from claimflow.logging import configure_logging
+from claimflow.settings import LoggingSettings, Settings
 from handlers.ledger.cli import import_claims
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.store import ClaimLedger
@@ -51,12 +52,13 @@ from router.redox import PaymentBatch
 from router.topics import HEADERS, TopicSet
 
 CLAIMS = int(os.environ.get("CLAIMFLOW_BENCH_LEDGER_CLAIMS", "10000"))
-BASELINE = 1_000
+BASELINE = 500
 POLL = 500
 SAMPLE = Path(__file__).parents[1] / "tests" / "fixtures" / "redox-claim-paymentbatch.json"
 REPORT = Path(__file__).parents[1] / "docs" / "performance.md"
 BEGIN, END = "<!-- bench_ledger:begin -->", "<!-- bench_ledger:end -->"
 TARGETS = {"SQLite": 1_500.0, "PostgreSQL": 2_000.0}
+_NULL = open(os.devnull, "w")  # noqa: SIM115 - the log stream of the whole run
 
 
 def _payment(template: dict[str, Any], number: str, index: int) -> dict[str, Any]:
@@ -263,7 +265,29 @@ def _report(results: dict[str, dict[str, float]], memory: dict[str, float] | Non
             f"({memory['import_seconds']:,.0f} s), `claimflow ledger post` peak RSS "
             f"{memory['post_rss']:,.0f} MiB ({memory['post_seconds']:,.0f} s).",
         ]
+    cpu = min(r["cpu_ms_per_payment"] for r in results.values())
     lines += [
+        "",
+        "What limits it:",
+        "",
+        "- **Round trips, no longer.** The per-message path costs about 17 SQL statements and a",
+        "  commit per payment (on SQLite every statement is also a hop to aiosqlite's thread,",
+        "  which a loaded machine makes slow). The batch path loads a poll's keys in about ten",
+        "  set-based queries and writes each table in multi-row INSERTs: about 20 statements and",
+        "  one commit per poll of 500.",
+        f"- **Python CPU per payment** ({cpu:.2f} ms at best here, i.e. about "
+        f"{1000 / cpu:,.0f}/s on one free core):",
+        "  parsing the message (pydantic), reconciling and classifying it, the ORM rows the rules",
+        "  build (receipt, applied payment, reconciliation), the JSON of the result and of the",
+        "  receipt's payload, the canonical log line. The targets (2,000/s PostgreSQL, 1,500/s",
+        "  SQLite) need 0.5-0.67 ms per payment on a free core; the rest of the way is in the",
+        "  posting code (`handlers/ledger/posting.py`), which is being rewritten for the rules.",
+        "- **The machine.** With the load average above, the benchmark gets a fraction of a core:",
+        "  wall time is several times the CPU time. The ratio of the two paths in one run is the",
+        "  figure to compare.",
+        "- **PostgreSQL concurrency.** The handler runs partitions concurrently; batches carrying",
+        "  claims of the same delivery serialize on its `deliveries` row (the count that decides",
+        "  the transaction check), held until each batch commits.",
         "",
         "SQLite: a file (WAL, `synchronous=FULL`). PostgreSQL: a local server on loopback "
         "started by the",
@@ -287,6 +311,8 @@ def _write(section: str) -> None:
 
 
 def run() -> int:
+    # The handler's canonical log line per message, rendered as in production (JSON).
+    configure_logging(LoggingSettings(format="json"), stream=_NULL)
     root = Path(tempfile.mkdtemp(prefix="claimflow-bench-ledger-"))
     root.chmod(0o755)
     results: dict[str, dict[str, float]] = {}

@@ -13,7 +13,7 @@ import asyncio
 import structlog
 from pydantic import BaseModel
 
-from handlers.ledger.store import ClaimLedger, LedgerUnit
+from handlers.ledger.store import ClaimLedger, LedgerUnit, UnsentMessage
 from handlers.runtime.handler import Publisher
 from router.topics import HEADERS
 
@@ -51,25 +51,34 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
 
     async def flush(self) -> int:
-        """Publish every unsent message, oldest first; the number published."""
+        """Publish every unsent message, oldest first; the number published.
+
+        A batch of rows is handed to the producer at once (in order: the producer keeps the
+        order per partition) and awaited together; the rows acknowledged are marked sent even
+        when another failed, whose error is raised after.
+        """
         published = 0
         async with self._lock:
             while rows := await self._ledger.unsent(self._batch):
-                sent: list[int] = []
-                try:
-                    for row in rows:
-                        await self._publisher.publish(
-                            row.topic,
-                            key=row.key.encode() if row.key is not None else None,
-                            value=row.value.encode(),
-                            headers={k: v.encode() for k, v in row.headers.items()},
-                        )
-                        sent.append(row.id)
-                finally:
-                    await self._ledger.mark_sent(sent)
+                outcomes = await asyncio.gather(
+                    *(self._publish(row) for row in rows), return_exceptions=True
+                )
+                sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if not outcome]
+                await self._ledger.mark_sent(sent)
                 published += len(sent)
+                failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if failed is not None:
+                    raise failed
                 if len(rows) < self._batch:
                     break
         if published:
             _log.info("outbox flushed", published=published)
         return published
+
+    async def _publish(self, row: UnsentMessage) -> None:
+        await self._publisher.publish(
+            row.topic,
+            key=row.key.encode() if row.key is not None else None,
+            value=row.value.encode(),
+            headers={k: v.encode() for k, v in row.headers.items()},
+        )

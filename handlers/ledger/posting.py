@@ -183,7 +183,7 @@ class Poster:
         if receipt is not None and not again:
             return PostingResult(mid, "redelivered", claim_id=receipt.claim_id)
         if receipt is None:
-            print_ = fingerprint(message)
+            print_ = unit.fingerprint(message)
             original = await unit.original_with_fingerprint(print_)
             receipt = self._receipt(message, print_)
             if original is not None:

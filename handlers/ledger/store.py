@@ -39,10 +39,21 @@ from handlers.ledger.tables import (
 from handlers.ledger.unit_cache import PendingRows, UnitCache, chunks
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
-__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal"]
+__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal", "UnsentMessage"]
 
 CONTROL_NUMBER = "payer_control_number"
 STREAM_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentMessage:
+    """An outbox message to publish."""
+
+    id: int
+    topic: str
+    key: str | None
+    value: str
+    headers: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -99,6 +110,12 @@ class LedgerUnit:
         self._cache = UnitCache()
         self._pending = PendingRows()
         self._deliveries: dict[str, Delivery] = {}
+        # Set when the unit hands out a claim whose follow-ups were not loaded: from then on
+        # ``follow_up_exists`` asks the database.
+        self._unloaded_claim = False
+        # SQLite: the next applied payment id, given out by the unit (one writer), so that its
+        # INSERTs go in one statement instead of one each (see ``add``).
+        self._next_applied_id: int | None = None
 
     async def prefetch(
         self, messages: Iterable[ClaimPaymentMessage | ClaimSubmissionMessage]
@@ -108,15 +125,30 @@ class LedgerUnit:
 
         payments = [m for m in messages if isinstance(m, ClaimPaymentMessage)]
         submissions = [m for m in messages if isinstance(m, ClaimSubmissionMessage)]
+        prints = self._cache.fingerprints
+        for m in payments:
+            prints[m.message_id] = fingerprint(m)
         await self._cache.load(
             self.session,
             message_ids=[m.message_id for m in payments],
-            fingerprints=[fingerprint(m) for m in payments],
+            fingerprints=[prints[m.message_id] for m in payments],
             claim_keys=[k for m in payments if (k := normalise_key(m.claim.submission_number))],
             control_keys=[k for m in payments if (k := normalise_key(m.claim.control_number))],
             claim_numbers=[n for m in submissions if (n := m.claim.submission_number)],
             control_kind=CONTROL_NUMBER,
         )
+        if self._next_applied_id is None and self.session.get_bind().dialect.name == "sqlite":
+            last = await self.session.scalar(select(func.max(AppliedPayment.id)))
+            self._next_applied_id = (last or 0) + 1
+
+    def fingerprint(self, message: ClaimPaymentMessage) -> str:
+        """``posting.fingerprint(message)``, computed once per unit (``prefetch`` needs it)."""
+        from handlers.ledger.posting import fingerprint
+
+        found = self._cache.fingerprints.get(message.message_id)
+        if found is None:
+            found = self._cache.fingerprints[message.message_id] = fingerprint(message)
+        return found
 
     # -- matching candidates ------------------------------------------------------------
     async def _candidates(self, *where: Any) -> list[Candidate]:
@@ -151,6 +183,7 @@ class LedgerUnit:
         if claim is None:
             claim = await self.session.get_one(Claim, claim_id, with_for_update=True)
             self._cache.locked[claim_id] = claim
+            self._unloaded_claim = True
         return claim
 
     async def claims_by_number(self, numbers: Sequence[str]) -> dict[str, Claim]:
@@ -374,6 +407,10 @@ class LedgerUnit:
     async def follow_up_exists(self, command_id: str) -> bool:
         if command_id in self._cache.follow_ups:
             return True
+        if self._cache.follow_up_claims and not self._unloaded_claim:
+            # Follow-ups are decided only for claims the unit handed out (``claim``), and the
+            # follow-ups of all of those were loaded by ``prefetch``.
+            return False
         return await self.session.get(FollowUp, command_id) is not None
 
     def event(
@@ -415,6 +452,8 @@ class LedgerUnit:
             # INSERT that returns ids goes row by row on SQLite).
             self._pending.insert(Reconciliation, _columns(row))
             return
+        if isinstance(row, AppliedPayment) and row.id is None and self._next_applied_id:
+            row.id, self._next_applied_id = self._next_applied_id, self._next_applied_id + 1
         self.session.add(row)
         if isinstance(row, PaymentReceipt):
             self._cache.receipt_added(row)
@@ -595,15 +634,22 @@ class ClaimLedger:
             )
             return list(events), list(payments), list(follow_ups), list(recs)
 
-    async def unsent(self, limit: int = 500) -> list[OutboxMessage]:
+    async def unsent(self, limit: int = 500) -> list[UnsentMessage]:
+        """The oldest unsent outbox messages (plain rows: no ORM objects to build)."""
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OutboxMessage)
+            rows = await session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.topic,
+                    OutboxMessage.key,
+                    OutboxMessage.value,
+                    OutboxMessage.headers,
+                )
                 .where(OutboxMessage.sent_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
-            return list(rows)
+            return [UnsentMessage(*row) for row in rows]
 
     async def mark_sent(self, ids: Sequence[int], at: datetime | None = None) -> None:
         if not ids:

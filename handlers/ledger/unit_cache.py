@@ -2,10 +2,12 @@
 
 A unit that posts a poll's worth of claim messages loads their keys in a few set-based
 queries first (``load``): the receipts of their message ids, the claims of their claim keys and
-payer control numbers (row-locked on PostgreSQL), the earlier receipts with their
-fingerprints, their parked payments, the timeline rows they already wrote, and the claims of
-the submissions among them. The unit then answers those lookups from here, together with the
-rows it added itself; a key that was not loaded is looked up in the database as before.
+payer control numbers (row-locked on PostgreSQL) with their follow-ups, the earlier receipts
+with their fingerprints, their parked payments, and the claims of the submissions among them.
+A message without a receipt has no timeline rows and no follow-ups yet: they are written in
+the transaction that writes its receipt. The unit then answers those lookups from here,
+together with the rows it added itself; a key that was not loaded is looked up in the
+database as before.
 
 Timeline rows, outbox messages, reconciliation results and remembered payer control numbers
 are not ORM objects: nothing reads them back before the unit flushes, so ``PendingRows``
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.ledger.tables import (
     Claim,
     ClaimIdentifier,
+    FollowUp,
     OutboxMessage,
     ParkedPayment,
     PaymentReceipt,
@@ -64,6 +67,8 @@ class UnitCache:
     event_message_ids: set[str] = field(default_factory=set)
     events: set[tuple[int, str]] = field(default_factory=set)
     follow_ups: set[str] = field(default_factory=set)
+    follow_up_claims: set[int] = field(default_factory=set)
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     def claim_added(self, claim: Claim) -> None:
         if claim.claim_key in self.claim_keys:
@@ -104,13 +109,9 @@ class UnitCache:
             ):
                 self.parked[parked.message_id] = parked
             self.parked_ids.update(ids)
-            rows = await session.execute(
-                select(TimelineEvent.claim_id, TimelineEvent.message_id).where(
-                    TimelineEvent.message_id.in_(ids)
-                )
-            )
-            self.events.update((claim_id, mid) for claim_id, mid in rows if mid is not None)
-            self.event_message_ids.update(ids)
+            # A message's timeline rows are written with its receipt, in one transaction: a
+            # message without a receipt has none (no query on an unindexed column).
+            self.event_message_ids.update(i for i in ids if i not in self.receipts)
         for prints in chunks(sorted(set(fingerprints) - self.fingerprint_keys)):
             for receipt in await session.scalars(
                 select(PaymentReceipt).where(
@@ -139,6 +140,12 @@ class UnitCache:
                 self.control[key].add(claim.id)
                 self._claim_loaded(claim)
             self.control_keys.update(keys)
+        # The follow-ups of the locked claims: the only claims a unit decides follow-ups for.
+        for ids in chunks(sorted(set(self.locked) - self.follow_up_claims)):
+            self.follow_ups.update(
+                await session.scalars(select(FollowUp.command_id).where(FollowUp.claim_id.in_(ids)))
+            )
+            self.follow_up_claims.update(ids)
         for numbers in chunks(sorted(set(claim_numbers) - self.claim_numbers)):
             for claim in await session.scalars(
                 select(Claim).where(Claim.claim_number.in_(numbers))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.ledger.posting import Poster, PostingResult
 from handlers.ledger.store import ClaimLedger
@@ -50,3 +51,38 @@ async def reconciliations(ledger: ClaimLedger) -> list[Reconciliation]:
     async with ledger.unit() as unit:
         rows = await unit.session.scalars(select(Reconciliation).order_by(Reconciliation.id))
         return list(rows)
+
+
+async def refuse_rows(engine: AsyncEngine, table: str, column: str, value: str) -> None:
+    """Make the database refuse one row: a trigger that fails the INSERT of ``value``."""
+    async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(
+                text(
+                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                    f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+            return
+        await connection.execute(
+            text(
+                f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN IF NEW.{column} = '{value}' THEN RAISE EXCEPTION 'refused'; "
+                "END IF; RETURN NEW; END $$"
+            )
+        )
+        await connection.execute(
+            text(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"
+            )
+        )
+
+
+async def allow_rows(engine: AsyncEngine, table: str) -> None:
+    async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(text(f"DROP TRIGGER refuse_{table}"))
+        else:
+            await connection.execute(text(f"DROP TRIGGER refuse_{table} ON {table}"))
+            await connection.execute(text(f"DROP FUNCTION refuse_{table}()"))

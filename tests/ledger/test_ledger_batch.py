@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import DatabaseSettings, Settings
@@ -24,6 +23,7 @@ from router.messages import SplitMessage, split_payment_batch
 from router.redox import PaymentBatch
 from router.topics import HEADERS, TopicSet
 from tests.ledger.corpus import batch, claim, ledger_claim
+from tests.ledger.support import allow_rows, refuse_rows
 
 
 class RecordingPublisher:
@@ -77,41 +77,6 @@ async def _add_claims(ledger: ClaimLedger, handler: LedgerHandler, numbers: list
             await handler._poster.add_claim(unit, ledger_claim(number), source="test")
 
 
-async def _refuse(engine: AsyncEngine, table: str, column: str, value: str) -> None:
-    """Make the database refuse one row: a trigger that fails the INSERT of ``value``."""
-    async with engine.begin() as connection:
-        if engine.dialect.name == "sqlite":
-            await connection.execute(
-                text(
-                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                    f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
-            return
-        await connection.execute(
-            text(
-                f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN IF NEW.{column} = '{value}' THEN RAISE EXCEPTION 'refused'; "
-                "END IF; RETURN NEW; END $$"
-            )
-        )
-        await connection.execute(
-            text(
-                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                f"FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"
-            )
-        )
-
-
-async def _allow(engine: AsyncEngine, table: str) -> None:
-    async with engine.begin() as connection:
-        if engine.dialect.name == "sqlite":
-            await connection.execute(text(f"DROP TRIGGER refuse_{table}"))
-        else:
-            await connection.execute(text(f"DROP TRIGGER refuse_{table} ON {table}"))
-            await connection.execute(text(f"DROP FUNCTION refuse_{table}()"))
-
-
 async def test_a_batch_posts_every_claim_payment_once_in_one_go(
     handler: LedgerHandler, ledger_engine: AsyncEngine
 ) -> None:
@@ -141,7 +106,7 @@ async def test_a_message_that_fails_is_taken_out_and_the_rest_of_its_batch_is_po
     messages = _split("good-delivery", good[:5]) + bad + _split("good-delivery-2", good[5:])
     inbound = _inbound(handler._topics, messages)
     # The database refuses the bad delivery's row, which is written while posting it.
-    await _refuse(ledger_engine, "deliveries", "delivery_id", "bad-delivery")
+    await refuse_rows(ledger_engine, "deliveries", "delivery_id", "bad-delivery")
 
     outcomes = await handler.handle_batch(inbound)
 
@@ -151,7 +116,7 @@ async def test_a_message_that_fails_is_taken_out_and_the_rest_of_its_batch_is_po
     assert await ledger.count(PaymentReceipt, PaymentReceipt.delivery_id == "bad-delivery") == 0
     assert await ledger.count(TransactionResult) == 2
 
-    await _allow(ledger_engine, "deliveries")
+    await allow_rows(ledger_engine, "deliveries")
     await handler.handle(inbound[5])  # the runtime's retry of the bad one alone
     assert await ledger.count(PaymentReceipt) == 11
     assert await ledger.count(AppliedPayment) == 11
@@ -167,14 +132,14 @@ async def test_a_commit_that_fails_falls_back_to_one_transaction_per_message(
     messages = _split("fallback", numbers)
     inbound = _inbound(handler._topics, messages)
     # Receipts are written when the batch commits: the failure cannot be pinned on a message.
-    await _refuse(ledger_engine, "payment_receipts", "message_id", messages[2].message_id)
+    await refuse_rows(ledger_engine, "payment_receipts", "message_id", messages[2].message_id)
 
     outcomes = await handler.handle_batch(inbound)
 
     assert [o is None for o in outcomes] == [True, True, False, True, True, True]
     assert await ledger.count(PaymentReceipt) == 5
     assert await ledger.count(TransactionResult) == 0  # its last claim is still missing
-    await _allow(ledger_engine, "payment_receipts")
+    await allow_rows(ledger_engine, "payment_receipts")
     await handler.handle(inbound[2])
     assert await ledger.count(PaymentReceipt) == 6
     assert await ledger.count(TransactionResult) == 1
@@ -197,7 +162,7 @@ async def test_a_poison_message_and_the_later_messages_of_a_failed_claim_are_rep
         value=b'{"schema": "claimflow.claim-payment.v1"}',
         message_id="poison",
     )
-    await _refuse(ledger_engine, "deliveries", "delivery_id", "keyed-1")
+    await refuse_rows(ledger_engine, "deliveries", "delivery_id", "keyed-1")
 
     outcomes = await handler.handle_batch([*inbound, poison])
 

@@ -11,15 +11,21 @@ from sqlalchemy import text
 
 from claimflow.devstack.kafka import KafkaBroker
 from handlers.ledger.cli import import_claims
-from handlers.ledger.database import create_engine
+from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.handler import build_ledger_handler
 from handlers.ledger.store import ClaimLedger
-from handlers.ledger.tables import AppliedPayment, OutboxMessage, PaymentReceipt
+from handlers.ledger.tables import (
+    AppliedPayment,
+    OutboxMessage,
+    PaymentReceipt,
+    TransactionResult,
+)
 from handlers.ledger.timeline import render_timeline
 from handlers.runtime import running_handler
 from router.messages import split_payment_batch
 from router.redox import PaymentBatch
 from router.topics import HEADERS
+from tests.ledger.corpus import batch, claim
 from tests.ledger.kafka_support import (
     create_ledger_topics,
     eventually,
@@ -28,6 +34,7 @@ from tests.ledger.kafka_support import (
     produce,
     read_all,
 )
+from tests.ledger.support import allow_rows, refuse_rows
 
 pytestmark = pytest.mark.kafka
 
@@ -157,6 +164,41 @@ async def test_a_payment_dead_lettered_during_a_database_outage_is_replayed_once
             await eventually(lambda: _all_sent(ledger))
         assert await ledger.count(PaymentReceipt) == 2
         assert await ledger.count(AppliedPayment) == 0  # the claims are not in the ledger yet
+    finally:
+        await engine.dispose()
+
+
+async def test_a_batch_with_a_failing_message_posts_the_rest_and_parks_only_that_one(
+    kafka_broker: KafkaBroker, ledger_url: str
+) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    topics = private_lane()
+    await create_ledger_topics(bootstrap, topics)
+    settings = ledger_settings(bootstrap, topics, ledger_url)
+    good = split_payment_batch(
+        PaymentBatch.model_validate(batch("good", *(claim(f"G-{i}") for i in range(30)))),
+        log_id="good",
+    )
+    bad = split_payment_batch(PaymentBatch.model_validate(batch("bad", claim("B-1"))), log_id="bad")
+    engine = create_engine(settings.database)
+    ledger = ClaimLedger(engine)
+    retry = topics.handler_retry("ledger")
+    try:
+        await upgrade(engine)
+        await refuse_rows(engine, "deliveries", "delivery_id", "bad")
+        # The bad claim payment among good ones: each partition gets a poll of several.
+        await produce(bootstrap, topics.claim_payments, [*good[:15], *bad, *good[15:]])
+        async with running_handler(settings, build_ledger_handler):
+            await eventually(lambda: _count_is(ledger, PaymentReceipt, 30))
+            await eventually(lambda: _topic_has(bootstrap, retry, 1))
+            parked = await read_all(bootstrap, retry)
+            assert [dict(r.headers)[HEADERS.MESSAGE_ID] for r in parked] == [
+                bad[0].message_id.encode()
+            ]
+            await allow_rows(engine, "deliveries")
+            await eventually(lambda: _count_is(ledger, PaymentReceipt, 31), within=90)
+        assert await ledger.count(TransactionResult) == 2
+        assert await read_all(bootstrap, topics.handler_dead_letter("ledger")) == []
     finally:
         await engine.dispose()
 
