@@ -43,6 +43,7 @@ from claimflow.devstack.postgres import LocalPostgres
 from claimflow.logging import configure_logging
 from claimflow.settings import LoggingSettings, Settings
 from handlers.ledger.cli import import_claims
+from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AppliedPayment, Claim, FollowUp, TransactionResult
@@ -127,6 +128,11 @@ async def _measure(url: str, root: Path) -> dict[str, float]:
     single = PaymentBatch.model_validate(_batch(single_numbers, "bench-single"))
     batched = _inbound(topics, split_payment_batch(batch, log_id="bench-batch"))
     one_by_one = _inbound(topics, split_payment_batch(single, log_id="bench-single"))
+    engine = create_engine(settings.database)
+    try:
+        await upgrade(engine)  # as `claimflow db upgrade` does: the handler never migrates it
+    finally:
+        await engine.dispose()
     handler = LedgerHandler(settings=settings, topics=topics, publisher=_Dropped())
     await handler.start()
     try:

@@ -395,7 +395,6 @@ class Poster:
 
     async def _settle(self, unit: LedgerUnit, claim: Claim, flags: list[str], mid: str) -> None:
         """Recompute the claim's money from its posted payments; flag a credit balance."""
-        await unit.flush()
         money_ = claim_money(claim.charged_amount, await unit.posted_payments(claim.id))
         claim.paid_amount = money_.paid
         claim.patient_responsibility = money_.patient_share

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, inspect, literal, or_, select, update
+from sqlalchemy import and_, func, insert, inspect, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -116,6 +116,10 @@ class LedgerUnit:
         # SQLite: the next applied payment id, given out by the unit (one writer), so that its
         # INSERTs go in one statement instead of one each (see ``add``).
         self._next_applied_id: int | None = None
+        # PostgreSQL: applied payment ids reserved from the table's sequence in one query per
+        # batch, for the same reason, and so that a claim's money is recomputed without a
+        # flush per message (``posted_payments``).
+        self._reserved_applied_ids: list[int] = []
 
     async def prefetch(
         self, messages: Iterable[ClaimPaymentMessage | ClaimSubmissionMessage]
@@ -137,9 +141,19 @@ class LedgerUnit:
             claim_numbers=[n for m in submissions if (n := m.claim.submission_number)],
             control_kind=CONTROL_NUMBER,
         )
-        if self._next_applied_id is None and self.session.get_bind().dialect.name == "sqlite":
+        dialect = self.session.get_bind().dialect.name
+        if self._next_applied_id is None and dialect == "sqlite":
             last = await self.session.scalar(select(func.max(AppliedPayment.id)))
             self._next_applied_id = (last or 0) + 1
+        elif dialect == "postgresql" and payments:
+            reserved = await self.session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('applied_payments', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": len(payments)},
+            )
+            self._reserved_applied_ids.extend(sorted(reserved))
 
     def fingerprint(self, message: ClaimPaymentMessage) -> str:
         """``posting.fingerprint(message)``, computed once per unit (``prefetch`` needs it)."""
@@ -245,13 +259,10 @@ class LedgerUnit:
         self, claim_id: int, control_number: str | None, paid: Decimal
     ) -> AppliedPayment | None:
         """The earlier payment a reversal of ``paid`` (negative) undoes, newest first."""
-        rows = await self.session.scalars(
-            select(AppliedPayment)
-            .where(AppliedPayment.claim_id == claim_id, AppliedPayment.reversed_by_id.is_(None))
-            .order_by(AppliedPayment.id.desc())
-        )
         wanted = normalise_key(control_number)
-        for row in rows:
+        for row in reversed(await self.posted_payments(claim_id)):
+            if row.reversed_by_id is not None:
+                continue
             same_number = not wanted or normalise_key(row.control_number) == wanted
             if same_number and row.paid_amount == -paid and row.outcome != "reversed":
                 return row
@@ -452,8 +463,12 @@ class LedgerUnit:
             # INSERT that returns ids goes row by row on SQLite).
             self._pending.insert(Reconciliation, _columns(row))
             return
-        if isinstance(row, AppliedPayment) and row.id is None and self._next_applied_id:
-            row.id, self._next_applied_id = self._next_applied_id, self._next_applied_id + 1
+        if isinstance(row, AppliedPayment):
+            if row.id is None and self._next_applied_id:
+                row.id, self._next_applied_id = self._next_applied_id, self._next_applied_id + 1
+            elif row.id is None and self._reserved_applied_ids:
+                row.id = self._reserved_applied_ids.pop(0)
+            self._cache.applied_added(row)
         self.session.add(row)
         if isinstance(row, PaymentReceipt):
             self._cache.receipt_added(row)
@@ -473,29 +488,36 @@ class LedgerUnit:
     # Keyed queries only (by claim id, by content key, by claim key / folded name), so that a
     # batch can prefetch them.
     async def posted_payments(self, claim_id: int) -> list[AppliedPayment]:
-        """Every payment posted to the claim (reversals included), oldest first."""
-        rows = await self.session.scalars(
+        """Every payment posted to the claim (reversals included), oldest first.
+
+        From memory once loaded (``prefetch`` loads those of the batch's claims) and while
+        every row has its id; otherwise the unit flushes and asks the database.
+        """
+        cache = self._cache
+        rows = cache.applied.get(claim_id)
+        if rows is not None and all(row.id is not None for row in rows):
+            return list(rows)
+        await self.flush()
+        found = await self.session.scalars(
             select(AppliedPayment)
             .where(AppliedPayment.claim_id == claim_id)
             .order_by(AppliedPayment.id)
         )
-        return list(rows)
+        cache.applied[claim_id] = list(found)
+        return list(cache.applied[claim_id])
 
     async def posted_with_payment_key(
         self, claim_id: int, payment_key: str
     ) -> AppliedPayment | None:
         """A payment still standing on the claim with the same content key (a duplicate?)."""
-        return await self.session.scalar(
-            select(AppliedPayment)
-            .where(
-                AppliedPayment.claim_id == claim_id,
-                AppliedPayment.payment_key == payment_key,
-                AppliedPayment.reversed_by_id.is_(None),
-                AppliedPayment.outcome != "reversed",
-            )
-            .order_by(AppliedPayment.id)
-            .limit(1)
-        )
+        for row in await self.posted_payments(claim_id):
+            if (
+                row.payment_key == payment_key
+                and row.reversed_by_id is None
+                and row.outcome != "reversed"
+            ):
+                return row
+        return None
 
     async def parked_to_match_again(
         self, claim_key: str, patient_last_key: str | None

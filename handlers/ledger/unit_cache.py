@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.ledger.tables import (
+    AppliedPayment,
     Claim,
     ClaimIdentifier,
     FollowUp,
@@ -68,6 +69,9 @@ class UnitCache:
     events: set[tuple[int, str]] = field(default_factory=set)
     follow_ups: set[str] = field(default_factory=set)
     follow_up_claims: set[int] = field(default_factory=set)
+    # The payments posted to a claim, oldest first: loaded for the locked claims, kept up to
+    # date by the unit (``applied_added``).
+    applied: dict[int, list[AppliedPayment]] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
 
     def claim_added(self, claim: Claim) -> None:
@@ -75,6 +79,11 @@ class UnitCache:
             self.claims_by_key[claim.claim_key].append(claim)
         self.claims_by_number[claim.claim_number] = claim
         self.claim_numbers.add(claim.claim_number)
+
+    def applied_added(self, row: AppliedPayment) -> None:
+        rows = self.applied.get(row.claim_id)
+        if rows is not None:
+            rows.append(row)
 
     def receipt_added(self, receipt: PaymentReceipt) -> None:
         self.receipts[receipt.message_id] = receipt
@@ -146,6 +155,16 @@ class UnitCache:
                 await session.scalars(select(FollowUp.command_id).where(FollowUp.claim_id.in_(ids)))
             )
             self.follow_up_claims.update(ids)
+        # ... and the payments posted to them (a claim's money is recomputed from them).
+        for ids in chunks(sorted(set(self.locked) - set(self.applied))):
+            for claim_id in ids:
+                self.applied[claim_id] = []
+            for row in await session.scalars(
+                select(AppliedPayment)
+                .where(AppliedPayment.claim_id.in_(ids))
+                .order_by(AppliedPayment.id)
+            ):
+                self.applied[row.claim_id].append(row)
         for numbers in chunks(sorted(set(claim_numbers) - self.claim_numbers)):
             for claim in await session.scalars(
                 select(Claim).where(Claim.claim_number.in_(numbers))
