@@ -207,12 +207,24 @@ def _write_remittance(path: Path, claims_file: Path, count: int) -> None:
 
 
 def _peak_rss_mib(argv: list[str], env: dict[str, str]) -> tuple[int, float, float]:
-    """Run a command; its exit status, wall seconds and peak resident memory (MiB)."""
+    """Run a command; its exit status, wall seconds and peak resident memory (MiB).
+
+    The peak is the process's own high-water mark (``VmHWM``), read while it runs: the
+    ``ru_maxrss`` of a child counts the parent's memory it was forked from.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
+    status_file = Path(f"/proc/{process.pid}/status")
+    peak_kib = 0
+    while process.poll() is None:
+        try:
+            for line in status_file.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    return process.returncode, time.perf_counter() - started, peak_kib / 1024
 
 
 def _memory(root: Path, count: int) -> dict[str, float]:
