@@ -271,3 +271,23 @@ def test_an_error_is_found_among_the_causes() -> None:
         error = from_exception(exc, None)
     assert isinstance(error, DatabaseUnavailable)
     assert error.exit_code == ExitCode.UNAVAILABLE
+
+
+def test_a_database_that_fails_during_a_command_is_told_with_its_address_and_exit_code_3() -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from claimflow.settings import Settings
+
+    settings = Settings.model_validate(
+        {"database": {"url": "postgresql+asyncpg://ledger:db-secret-9@db.internal:5432/ledger"}}
+    )
+    gone = from_exception(OperationalError("SELECT 1", {}, ConnectionResetError()), settings)
+    refused = from_exception(IntegrityError("INSERT", {}, ValueError("dup")), settings)
+
+    assert isinstance(gone, DatabaseUnavailable)
+    assert gone.exit_code == ExitCode.UNAVAILABLE
+    assert "postgresql+asyncpg://ledger:***@db.internal:5432/ledger" in str(gone)
+    assert refused is not None
+    assert refused.exit_code == ExitCode.FAILED
+    assert "refused a statement (IntegrityError)" in str(refused)
+    assert "db-secret-9" not in str(gone) + str(refused)
