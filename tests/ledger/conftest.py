@@ -19,7 +19,11 @@ from handlers.ledger.store import ClaimLedger
 
 @pytest.fixture
 async def ledger_url(database_url: str) -> AsyncIterator[str]:
-    """``database_url``, made private: PostgreSQL tests get a database of their own."""
+    """``database_url``, made private: PostgreSQL tests get a database of their own.
+
+    PostgreSQL is migrated here, as the deploy's `claimflow db upgrade` Job does (nothing
+    migrates it implicitly); SQLite, the embedded default, is migrated on first use.
+    """
     if not database_url.startswith("postgresql"):
         yield database_url
         return
@@ -28,7 +32,13 @@ async def ledger_url(database_url: str) -> AsyncIterator[str]:
     try:
         async with admin.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        engine = create_engine(DatabaseSettings(url=SecretStr(url)))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        yield url
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:

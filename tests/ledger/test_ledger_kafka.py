@@ -45,7 +45,6 @@ def _values(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
 
 
-@pytest.mark.usefixtures("ledger_engine")  # migrated, as by `claimflow db upgrade`
 async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their_topics(
     kafka_broker: KafkaBroker, ledger_url: str, sample_bytes: bytes
 ) -> None:
@@ -101,7 +100,6 @@ async def test_sample_then_import_ends_matched_reconciled_with_commands_on_their
         await engine.dispose()
 
 
-@pytest.mark.usefixtures("ledger_engine")  # migrated, as by `claimflow db upgrade`
 async def test_a_poison_message_is_dead_lettered_and_the_next_one_is_handled(
     kafka_broker: KafkaBroker, ledger_url: str, sample_bytes: bytes
 ) -> None:
@@ -133,7 +131,6 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_one_is_handled(
         await engine.dispose()
 
 
-@pytest.mark.usefixtures("ledger_engine")  # migrated, as by `claimflow db upgrade`
 async def test_a_payment_dead_lettered_during_a_database_outage_is_replayed_once(
     kafka_broker: KafkaBroker, ledger_url: str, sample_bytes: bytes
 ) -> None:
