@@ -3,6 +3,8 @@
 Each part of the flow registers its own subcommands (``register(subparsers)`` in
 ``receiver/cli.py``, ``router/cli.py``, ``handlers/cli.py``, ``sandboxes/cli.py`` and
 ``claimflow/devstack/cli.py``); those modules import nothing heavy until a command runs.
+The last two are developer tooling: the production wheel leaves them out (pyproject.toml), and
+their commands then simply do not exist.
 
 :func:`main` is the one place where a failure becomes what a person reads: one line on
 stderr and an exit code from :class:`claimflow.errors.ExitCode` (docs/operations.md, "Exit
@@ -14,10 +16,12 @@ goes to DEBUG only.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from claimflow.errors import CommandError, ExitCode, from_exception
@@ -28,6 +32,21 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 Command = Callable[[argparse.Namespace], int]
+
+# Developer tooling, present in a checkout and in the image's `dev` target only.
+_DEV_PARTS = ("sandboxes.cli", "claimflow.devstack.cli")
+
+
+def _installed_dev_parts() -> list[ModuleType]:
+    parts = []
+    for name in _DEV_PARTS:
+        try:
+            parts.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            # Only the tooling's own absence is expected; a missing dependency inside it is not.
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    return parts
 
 
 class _VersionAction(argparse.Action):
@@ -44,11 +63,9 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from claimflow.devstack import cli as devstack_cli
     from handlers import cli as handlers_cli
     from receiver import cli as receiver_cli
     from router import cli as router_cli
-    from sandboxes import cli as sandboxes_cli
     from worklist import cli as worklist_cli
 
     parser = argparse.ArgumentParser(
@@ -58,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for part in (receiver_cli, router_cli, handlers_cli, worklist_cli, sandboxes_cli, devstack_cli):
+    for part in (receiver_cli, router_cli, handlers_cli, worklist_cli, *_installed_dev_parts()):
         part.register(subparsers)
     return parser
 

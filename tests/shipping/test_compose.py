@@ -20,6 +20,9 @@ ROLES = {
     "attachment": ["handle", "attachment"],
 }
 ONE_SHOTS = {"topics": ["topics", "create"], "migrations": ["db", "upgrade"]}
+# Dev tooling runs from the Dockerfile's `dev` target; the production image does not hold it.
+DEV_TOOLING = {"topics", "integrex-sandbox", "availity-sandbox"}
+DEV_BUILD = {"context": ".", "target": "dev"}
 SERVICE_KEYS = {
     "image", "build", "command", "environment", "ports", "volumes", "depends_on", "healthcheck",
     "restart", "read_only", "tmpfs", "cap_drop", "security_opt",
@@ -55,9 +58,20 @@ def test_every_role_runs_from_the_project_image_with_its_command(
 ) -> None:
     for name, command in {**ROLES, **ONE_SHOTS}.items():
         service = services[name]
-        assert service["build"] == ".", name
+        assert service["build"] == (DEV_BUILD if name in DEV_TOOLING else "."), name
         assert service["command"][: len(command)] == command, name
     assert len({services[name]["image"] for name in ROLES}) == 1
+
+
+def test_only_the_dev_tooling_runs_from_the_dev_target(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        if name in DEV_TOOLING:
+            assert service["build"] == DEV_BUILD, name
+            assert service["command"][0] in ("topics", "sandbox"), name
+        elif "build" in service:
+            assert service["build"] == ".", name
 
 
 def test_kafka_and_postgresql_are_pinned_upstream_images(

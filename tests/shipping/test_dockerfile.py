@@ -1,16 +1,18 @@
 """The Dockerfile builds one slim, non-root image for every role from the lock file.
 
-No Docker engine runs here: hadolint and these structural checks are what the test suite can
-prove about the image without building it.
+Hadolint and these structural checks are quick; test_image.py builds the image (without a
+Docker engine) and runs it.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,8 +43,20 @@ def _stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
+def _stage_name(stage: list[tuple[str, str]]) -> str:
+    words = stage[0][1].split()
+    return words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
+
+
 def _final_stage() -> list[tuple[str, str]]:
-    return _stages()[-1]
+    """The default target's instructions, those it inherits from earlier stages first."""
+    by_name = {_stage_name(stage): stage for stage in _stages()}
+    stage = _stages()[-1]
+    chain = [stage]
+    while stage[0][1].split()[0] in by_name:
+        stage = by_name[stage[0][1].split()[0]]
+        chain.insert(0, stage)
+    return [pair for part in chain for pair in part]
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -64,8 +78,14 @@ def test_every_stage_is_a_version_pinned_slim_python_311() -> None:
         if instruction == "ARG" and "=" in arg
     )
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", arguments["PYTHON_IMAGE"])
+    earlier: set[str] = set()
     for stage in _stages():
-        assert stage[0][1].split()[0] == "${PYTHON_IMAGE}"
+        assert stage[0][1].split()[0] in {"${PYTHON_IMAGE}"} | earlier, stage[0]
+        earlier.add(_stage_name(stage))
+
+
+def test_the_default_target_is_the_production_runtime() -> None:
+    assert _stage_name(_stages()[-1]) == "runtime"
 
 
 def test_dependencies_are_installed_from_the_lock_file_without_dev_tools() -> None:
@@ -78,6 +98,25 @@ def test_dependencies_are_installed_from_the_lock_file_without_dev_tools() -> No
     assert re.search(r"pip install --no-cache-dir uv==\d+\.\d+\.\d+", " ".join(runs))
     copies = [arguments for instruction, arguments in _instructions() if instruction == "COPY"]
     assert "pyproject.toml uv.lock ./" in copies
+
+
+def test_the_wheel_leaves_the_dev_tooling_out(tmp_path: Path) -> None:
+    uv = shutil.which("uv")
+    assert uv, "uv is missing: run scripts/bootstrap"
+    result = subprocess.run(
+        [uv, "build", "--wheel", "--quiet", "--out-dir", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("claimflow-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for part in ("claimflow/cli.py", "receiver/app.py", "router/stage.py", "handlers/cli.py"):
+        assert part in names, part
+    for name in names:
+        assert not name.startswith(("sandboxes/", "claimflow/devstack/", "tests/")), name
 
 
 def test_every_package_of_the_wheel_is_copied_and_allowed_by_dockerignore() -> None:
