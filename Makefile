@@ -20,5 +20,5 @@ pytest:
 	.venv/bin/pytest
 
 bench:
-	./scripts/bootstrap
+	CLAIMFLOW_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
 	.venv/bin/python -m benchmarks
