@@ -3,7 +3,7 @@
 Starts a private Kafka broker, runs ``claimflow serve`` (idempotent producer, acks=all, INFO
 JSON logs to a file as in production) and ``benchmarks.bare_app`` under uvicorn, one process
 each, and drives both with oha (a native load generator: Rust, installed by
-``scripts/bootstrap`` from crates.io) over loopback, posting Redox's sample with a fresh log id
+``scripts/bootstrap`` with cargo install) over loopback, posting Redox's sample with a fresh log id
 per request:
 
 1. warm-up of each server;
