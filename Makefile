@@ -20,7 +20,7 @@ pytest:
 	.venv/bin/pytest
 
 bench:
-	./scripts/bootstrap
+	CLAIMFLOW_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
 	.venv/bin/python -m benchmarks
 
 # The worklist's pictures in docs/worklist.md, taken by headless Chromium (docs/img/worklist-*.png).

@@ -54,6 +54,8 @@ _MONEY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
 def _parse_money(value: object) -> object:
+    if type(value) is str and value.isascii() and value.replace(".", "", 1).isdecimal():
+        return Decimal(value)  # the usual shape ("580.00"), a subset of what _MONEY accepts
     if value is None or isinstance(value, Decimal):
         return value
     if isinstance(value, bool):

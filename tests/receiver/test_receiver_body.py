@@ -151,3 +151,21 @@ async def test_request_id_is_taken_from_the_caller_or_made(
 
     assert given.headers["x-request-id"] == "req-123"
     assert len(made.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+async def test_a_valid_webhook_with_a_non_json_constant_is_still_a_400(
+    client: httpx.AsyncClient, sample_payload: dict[str, Any], constant: bytes
+) -> None:
+    """Pydantic's one-pass parser takes NaN; the receiver never publishes what is not JSON."""
+    body = (
+        json.dumps(sample_payload)
+        .encode()
+        .replace(b'{"Meta"', b'{"Extra": ' + constant + b', "Meta"', 1)
+    )
+
+    assert constant in body
+
+    answer = await client.post("/webhooks/redox", content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
