@@ -150,9 +150,10 @@ async def test_a_restarted_handler_resumes_polling_by_the_recorded_id(
     try:
         store = StatusCheckStore(engine)
         await store.begin(command)
+        [lease] = await store.claim_due(lane="production", limit=1, lease_seconds=0)
         async with IntegrexClient(settings=integrex_settings(integrex_sandbox.url)) as client:
             request_id = await client.submit_claim_status(inquiry_for(command))
-        await store.submitted(command.command_id, request_id)
+        await store.submitted(lease, request_id, poll_after=0)
     finally:
         await engine.dispose()
 
@@ -172,7 +173,8 @@ async def test_an_id_integrex_no_longer_knows_is_asked_about_again(
     try:
         store = StatusCheckStore(engine)
         await store.begin(command)
-        await store.submitted(command.command_id, "an-expired-id")
+        [lease] = await store.claim_due(lane="production", limit=1, lease_seconds=0)
+        await store.submitted(lease, "an-expired-id", poll_after=0)
     finally:
         await engine.dispose()
 
@@ -231,7 +233,7 @@ async def test_a_failing_partner_still_yields_one_inquiry_and_an_answer(
         assert len(integrex_sandbox.tokens_issued()) >= 2
 
 
-async def test_a_partner_down_past_the_clients_budget_is_retried_by_the_runtime(
+async def test_a_partner_down_for_a_while_is_retried_by_the_timer_within_its_budget(
     kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     await integrex_sandbox.fault(kind="error", status=503, count=7, endpoint="claim_info.submit")
