@@ -272,9 +272,6 @@ class FollowupSettings(BaseModel):
         description="On SIGTERM, how long partner calls in flight may finish before they are "
         "given up (fits terminationGracePeriodSeconds; see k8s/base/status-check.yaml).",
     )
-    budget_alert_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Fraction of a daily request budget the alert fires at."
-    )
 
 
 class LoggingSettings(BaseModel):
