@@ -27,7 +27,7 @@ __all__ = ["FINAL_STATES", "AttachmentState", "AttachmentStore"]
 #: States whose stored result is re-published as it is: nothing more is sent or polled.
 FINAL_STATES = frozenset({"accepted", "rejected", "failed", "needs_review"})
 
-_REPUBLISH_AFTER = timedelta(seconds=5)
+_REPUBLISH_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class AttachmentStore(TimerStore[AttachmentRow]):
         now = utcnow()
         deadline = now + timedelta(seconds=deadline_seconds)
         stored = command.model_dump(mode="json", by_alias=True)
-        async with self._sessions() as session:
+        async with self._writer, self._sessions() as session:
             try:
                 async with session.begin():
                     row = AttachmentRow(
@@ -172,7 +172,7 @@ class AttachmentStore(TimerStore[AttachmentRow]):
         return await self.write(lease, **values)
 
     async def _move(self, lease: Lease, expected: str, **values: Any) -> bool:
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             moved = await session.execute(
                 update(AttachmentRow)
                 .where(

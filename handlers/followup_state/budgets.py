@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from handlers.followup_state.tables import PartnerRequestBudgetRow
+from handlers.followup_state.timers import sqlite_writer
 
 __all__ = ["RequestBudgetStore"]
 
@@ -20,11 +21,12 @@ __all__ = ["RequestBudgetStore"]
 class RequestBudgetStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._writer = sqlite_writer(engine)
 
     async def take(self, partner: str, day: date, limit: int) -> int | None:
         """Count one request of ``partner`` on ``day``; the new count, or ``None`` at the limit."""
         for _ in range(2):
-            async with self._sessions() as session, session.begin():
+            async with self._writer, self._sessions() as session, session.begin():
                 used = await session.scalar(
                     update(PartnerRequestBudgetRow)
                     .where(
@@ -41,7 +43,7 @@ class RequestBudgetStore:
                 if exists is not None:
                     return None
             try:
-                async with self._sessions() as session, session.begin():
+                async with self._writer, self._sessions() as session, session.begin():
                     session.add(PartnerRequestBudgetRow(partner=partner, day=day, used=0))
             except IntegrityError:
                 pass  # another replica made the day's row first

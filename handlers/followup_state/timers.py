@@ -5,10 +5,11 @@ records the request (what to send, its deadline, ``due_at`` = now) and returns; 
 committed at once. A :class:`DuePoller` in the same process then works the due rows:
 
 * :meth:`TimerStore.claim_due` takes up to ``n`` rows of its lane whose ``due_at`` has come,
-  and leases each for ``lease_seconds``: ``due_at`` moves to the end of the lease and a fresh
-  ``lease_token`` is written. On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED``,
-  so replicas never wait on, or take, each other's rows; on SQLite (one process) the same
-  conditional update serialises claims. Either way a row is leased by one poller at a time.
+  and leases them for ``lease_seconds``: ``due_at`` moves to the end of the lease and the
+  claim's fresh ``lease_token`` is written. On PostgreSQL the candidates are read
+  ``FOR UPDATE SKIP LOCKED``, so replicas never wait on, or take, each other's rows; on SQLite
+  (one process; its stores take turns to write) the same conditional update serialises
+  claims. Either way a row is leased by one poller at a time.
 * A step (one partner call) ends by writing the row's next ``due_at`` (or none, when the row is
   final and its result published), conditional on the lease token: a poller whose lease ran out
   cannot overwrite the next owner's work.
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from claimflow.settings import FollowupSettings
 from handlers.followup_state.tables import AttachmentRow, StatusCheckRow
 
-__all__ = ["DuePoller", "Lease", "TimerStore", "aware", "utcnow"]
+__all__ = ["DuePoller", "Lease", "TimerStore", "aware", "sqlite_writer", "utcnow"]
 
 _log = structlog.get_logger(__name__)
 
@@ -51,6 +53,21 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+_SQLITE_WRITERS: dict[int, asyncio.Lock] = {}
+
+
+def sqlite_writer(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    """What a write transaction holds: one writer at a time per SQLite database in a process.
+
+    SQLite has one write lock per file, and a transaction that reads and then writes fails at
+    once ("database is locked") when another connection holds it, whatever the busy timeout:
+    the stores of one process take turns instead. PostgreSQL needs nothing (row locks).
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _SQLITE_WRITERS.setdefault(id(engine.sync_engine), asyncio.Lock())
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +93,7 @@ class TimerStore(Generic[RowT]):
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._writer = sqlite_writer(engine)
 
     async def claim_due(self, *, lane: str, limit: int, lease_seconds: float) -> list[Lease]:
         """Lease up to ``limit`` due rows of ``lane``, oldest due first."""
@@ -86,19 +104,19 @@ class TimerStore(Generic[RowT]):
         query = select(self.key).where(due).order_by(table.due_at).limit(limit)
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
-        leases: list[Lease] = []
-        async with self._sessions() as session, session.begin():
+        token = str(uuid.uuid4())
+        async with self._writer, self._sessions() as session, session.begin():
             keys = list((await session.scalars(query)).all())
-            for key in keys:
-                token = str(uuid.uuid4())
-                moved = await session.execute(
-                    update(table)
-                    .where(self.key == key, due)
-                    .values(due_at=until, lease_token=token)
-                )
-                if moved.rowcount == 1:  # type: ignore[attr-defined] # CursorResult
-                    leases.append(Lease(key, token))
-        return leases
+            if not keys:
+                return []
+            await session.execute(
+                update(table).where(self.key.in_(keys), due).values(due_at=until, lease_token=token)
+            )
+            # The rows this claim got (another process on the same SQLite file may have won some).
+            taken = await session.scalars(
+                select(self.key).where(self.key.in_(keys), table.lease_token == token)
+            )
+            return [Lease(key, token) for key in taken.all()]
 
     async def load(self, lease: Lease) -> RowT | None:
         """The leased row, or ``None`` when the lease was lost (another poller has it)."""
@@ -110,7 +128,7 @@ class TimerStore(Generic[RowT]):
 
     async def write(self, lease: Lease, **values: Any) -> bool:
         """Update the leased row; ``False`` if the lease was lost meanwhile (nothing written)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             moved = await session.execute(
                 update(self.table)
                 .where(self.key == lease.key, self.table.lease_token == lease.token)
@@ -144,7 +162,7 @@ class TimerStore(Generic[RowT]):
 
     async def wake(self, key: str) -> None:
         """Make an idle row due now (a re-delivered command re-arms its timer)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             await session.execute(
                 update(self.table)
                 .where(self.key == key, self.table.due_at.is_(None))
@@ -153,7 +171,7 @@ class TimerStore(Generic[RowT]):
 
     async def published(self, key: str) -> None:
         """The final result is on its topic: the timer stops, and the command (PHI) goes."""
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             await session.execute(
                 update(self.table)
                 .where(self.key == key)

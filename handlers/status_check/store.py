@@ -33,7 +33,7 @@ __all__ = ["FINAL_STATES", "StatusCheckState", "StatusCheckStore"]
 FINAL_STATES = frozenset({"answered", "failed", "timed_out", "unknown"})
 
 #: How soon a final row whose result could not be published is looked at again.
-_REPUBLISH_AFTER = timedelta(seconds=5)
+_REPUBLISH_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class StatusCheckStore(TimerStore[StatusCheckRow]):
     ) -> StatusCheckState:
         """The command's row, created ``requested`` and due now if new; counts one delivery."""
         now = utcnow()
-        async with self._sessions() as session:
+        async with self._writer, self._sessions() as session:
             try:
                 async with session.begin():
                     row = StatusCheckRow(
