@@ -65,15 +65,16 @@ class RequestBudget:
         if self._tokens < 1.0:
             self._metrics.budget_waits.labels(partner=self.partner, window="second").inc()
             return (1.0 - self._tokens) / self._rate
+        self._tokens -= 1.0  # taken before the await, so concurrent callers see it
         if self._per_day is not None:
             moment = self._now()
             used = await self._counter.take(self.partner, moment.date(), self._per_day)
             remaining = self._metrics.budget_remaining.labels(partner=self.partner, window="day")
             if used is None:
+                self._tokens += 1.0  # nothing is sent: give the second's slot back
                 remaining.set(0)
                 self._metrics.budget_waits.labels(partner=self.partner, window="day").inc()
                 midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time())
                 return (midnight.replace(tzinfo=UTC) - moment).total_seconds() + 1.0
             remaining.set(self._per_day - used)
-        self._tokens -= 1.0
         return 0.0
