@@ -6,16 +6,21 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from followup_support import status_check
 from pydantic import SecretStr
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import DatabaseSettings
 from handlers.followup_state import upgrade as upgrade_followups
 from handlers.followup_state.budgets import RequestBudgetStore
+from handlers.followup_state.tables import Base as FollowupBase
 from handlers.followup_state.timers import Lease
 from handlers.ledger.database import create_engine
 from handlers.ledger.database import upgrade as upgrade_ledger
@@ -172,3 +177,19 @@ async def test_the_daily_request_budget_is_shared_and_never_overrun(engine: Asyn
     assert sorted(t for t in taken if t is not None) == list(range(1, 11))
     assert taken.count(None) == 5
     assert await budgets[0].used(partner, day) == 10
+
+
+async def test_the_followup_migrations_match_the_tables_the_stores_use(engine: AsyncEngine) -> None:
+    def differences(sync: Connection) -> list[Any]:
+        context = MigrationContext.configure(sync)
+        ours = set(FollowupBase.metadata.tables)
+        found = compare_metadata(context, FollowupBase.metadata)
+        # Only our tables: the ledger's may share the database.
+        return [
+            d
+            for d in found
+            if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name not in ours)
+        ]
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
