@@ -26,6 +26,7 @@ __all__ = [
     "AvailitySettings",
     "ConfigurationError",
     "DatabaseSettings",
+    "FollowupSettings",
     "HandlerSettings",
     "IntegrexSettings",
     "KafkaSettings",
@@ -147,7 +148,10 @@ class IntegrexSettings(BaseModel):
     env: Literal["T", "P"] = Field("T", description="Integrex 'env' header: T test, P production.")
     requests_per_second: float = Field(5.0, gt=0, description="Client-side request rate cap.")
     poll_deadline_seconds: float = Field(
-        600.0, gt=0, description="How long to poll claim-info before giving up for now."
+        600.0,
+        gt=0,
+        description="How long one command may take from its arrival, retries and polls "
+        "included; then it ends timed_out.",
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
     connect_timeout_seconds: float = Field(
@@ -176,6 +180,15 @@ class IntegrexSettings(BaseModel):
     poll_max_interval_seconds: float = Field(
         30.0, gt=0, description="Longest wait between two claim-info polls."
     )
+    daily_request_limit: int | None = Field(
+        None, ge=1, description="Requests Integrex allows per UTC day (None: no daily cap)."
+    )
+    max_failed_calls: int = Field(
+        8,
+        ge=1,
+        description="Failed calls (429, 5xx, timeouts) one command may spend before it ends; "
+        "with poll_deadline_seconds, the command's whole retry budget.",
+    )
 
 
 class AvailitySettings(BaseModel):
@@ -190,7 +203,10 @@ class AvailitySettings(BaseModel):
     submitter_id: str | None = Field(None, description="Our Availity submitter id.")
     submitter_state: str | None = Field(None, description="Our submitter's state (2 letters).")
     poll_deadline_seconds: float = Field(
-        900.0, gt=0, description="How long to poll an attachment's status before parking it."
+        900.0,
+        gt=0,
+        description="How long one command may take from its arrival, retries and polls "
+        "included; then it is reported pending (or failed, if never sent).",
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Per-request timeout.")
     connect_timeout_seconds: float = Field(
@@ -219,10 +235,51 @@ class AvailitySettings(BaseModel):
     poll_max_interval_seconds: float = Field(
         60.0, gt=0, description="Longest wait between two status polls."
     )
-    final_statuses: tuple[str, ...] = Field(
-        ("SUBMITTED", "ACCEPTED", "COMPLETED", "DELIVERED", "REJECTED", "FAILED", "ERROR"),
-        description="Attachment status values that end polling (Availity publishes no list; "
-        "any other value is treated as not final until the poll deadline).",
+    accepted_statuses: tuple[str, ...] = Field(
+        ("ACCEPTED", "COMPLETED", "DELIVERED"),
+        description="Final attachment statuses that mean the payer has it. Availity publishes "
+        "no list (SUBMITTED, the answer right after the POST, is not final): set these from "
+        "your Availity onboarding; any other value is not final until the poll deadline.",
+    )
+    rejected_statuses: tuple[str, ...] = Field(
+        ("REJECTED", "FAILED", "ERROR"),
+        description="Final attachment statuses that mean the payer will not take it.",
+    )
+    daily_request_limit: int | None = Field(
+        500, ge=1, description="Requests the plan allows per UTC day (Demo: 500; None: no cap)."
+    )
+    max_failed_calls: int = Field(
+        8,
+        ge=1,
+        description="Failed calls (429, 5xx, timeouts) one command may spend before it ends; "
+        "with poll_deadline_seconds, the command's whole retry budget.",
+    )
+
+    @property
+    def final_statuses(self) -> frozenset[str]:
+        """Every status that ends polling (accepted or rejected), upper case."""
+        return frozenset(s.upper() for s in (*self.accepted_statuses, *self.rejected_statuses))
+
+
+class FollowupSettings(BaseModel):
+    """The due-time poller of the partner handlers (docs/operations.md, "Follow-up timers")."""
+
+    tick_seconds: float = Field(
+        1.0, gt=0, description="Longest sleep of the poller between two looks for due requests."
+    )
+    batch_size: int = Field(50, ge=1, description="Due requests one look claims at most.")
+    concurrency: int = Field(10, ge=1, description="Partner calls in flight per process.")
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed request is this process's; after a crash another "
+        "replica takes it over once the lease has run out.",
+    )
+    stop_grace_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="On SIGTERM, how long partner calls in flight may finish before they are "
+        "given up (fits terminationGracePeriodSeconds; see k8s/base/status-check.yaml).",
     )
 
 
@@ -292,6 +349,7 @@ class Settings(BaseSettings):
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
     integrex: IntegrexSettings = Field(default_factory=IntegrexSettings)
     availity: AvailitySettings = Field(default_factory=AvailitySettings)
+    followups: FollowupSettings = Field(default_factory=FollowupSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     money_tolerance: Decimal = Field(

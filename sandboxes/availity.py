@@ -2,15 +2,17 @@
 
 ``create_app()`` serves, over real HTTP:
 
-* ``POST /v1/token`` -- form ``grant_type=client_credentials``, ``client_id``, ``client_secret``
-  (or HTTP Basic), ``scope``; 401 on bad credentials; tokens expire after
-  ``token_lifetime_seconds`` (Availity: five minutes);
+* ``POST /v1/token`` -- form body only, like Availity: ``grant_type=client_credentials``,
+  ``client_id``, ``client_secret``, ``scope`` (credentials in HTTP Basic are refused, 401);
+  tokens expire after ``token_lifetime_seconds`` (Availity: five minutes);
 * ``POST /availity/medical-attachments/ma/external/rest/response`` -- checks every rule of the
   reference (:mod:`sandboxes.availity_rules`) and answers 400 ``parameterViolations`` or
-  ``{"id": int}``; accepted submissions are counted per ``encounter.requestNumber``;
+  ``{"id": int}``; every attachment of an accepted submission is counted under its Attachment
+  Control Number (``payloads[].requestNumber``, else ``encounter.requestNumber``);
 * ``GET /availity/medical-attachments/ma/external/rest/status/{requestId}`` -- walks
-  ``status_sequence`` one step per poll (default ``PENDING`` then ``SUBMITTED``), staying on the
-  last value; 404 for an unknown id.
+  ``status_sequence`` one step per poll, staying on the last value; 404 (general error body)
+  for an unknown id. By default it answers only ``SUBMITTED``, the one status value the
+  reference shows: no invented statuses. A test that needs a final status configures one.
 
 Over ``rate_limit_per_second`` requests in any second (if set) answer 429 like the plan does.
 Knobs (``POST /_sandbox/config``): ``token_lifetime_seconds``, ``status_sequence``,
@@ -20,8 +22,6 @@ Knobs (``POST /_sandbox/config``): ``token_lifetime_seconds``, ``status_sequence
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import time
@@ -69,7 +69,7 @@ class AvailitySandbox:
     client_id: str
     client_secret: str
     control: SandboxControl
-    status_sequence: list[str] = field(default_factory=lambda: ["PENDING", "SUBMITTED"])
+    status_sequence: list[str] = field(default_factory=lambda: ["SUBMITTED"])
     rate_limit_per_second: float | None = None
     attachments: dict[int, int] = field(default_factory=dict)  # id -> polls answered
     request_times: deque[float] = field(default_factory=deque)
@@ -154,7 +154,8 @@ def create_app(
             attachment_id = sandbox.next_id
             sandbox.next_id += 1
             sandbox.attachments[attachment_id] = 0
-            control.submissions[body["encounter"]["requestNumber"]] += 1
+            for number in _control_numbers(body):
+                control.submissions[number] += 1
             return JSONResponse({"id": attachment_id})
 
         return await _limited(request, "attachment.submit", handle)
@@ -202,15 +203,17 @@ def create_app(
 
 
 def _credentials(request: Request, form: dict[str, list[str]]) -> tuple[str, str]:
-    """Client id and secret from the form body, else from HTTP Basic."""
+    """Client id and secret from the form body: Availity takes no other place for them."""
     if "client_id" in form:
         return form["client_id"][0], (form.get("client_secret") or [""])[0]
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return "", ""
-        given_id, _, given_secret = pair.partition(":")
-        return given_id, given_secret
     return "", ""
+
+
+def _control_numbers(body: dict[str, Any]) -> list[str]:
+    """The Attachment Control Number of each attachment in an accepted submission."""
+    encounter_number = str(body["encounter"]["requestNumber"])
+    payloads = body.get("payloads") or []
+    numbers = [
+        str(p.get("requestNumber") or encounter_number) for p in payloads if isinstance(p, dict)
+    ]
+    return numbers or [encounter_number]

@@ -96,7 +96,9 @@ def _serve(args: argparse.Namespace) -> int:
             client_id=args.client_id or availity.SANDBOX_CLIENT_ID,
             client_secret=secret or availity.SANDBOX_CLIENT_SECRET,
             token_lifetime_seconds=args.token_lifetime or 300,
-            status_sequence=["PENDING"] * args.pending_polls + ["SUBMITTED"],
+            # SUBMITTED (the reference's only status, not final) while "pending", then the
+            # local stack's stand-in for a payer's final status (AvailitySettings default).
+            status_sequence=["SUBMITTED"] * (args.pending_polls + 1) + ["ACCEPTED"],
         )
     from claimflow.listening import bind_listener
 

@@ -12,7 +12,8 @@ Tests (and a person at the local stack) steer a sandbox over HTTP:
 
 * ``POST /_sandbox/config`` changes the partner's knobs (see each sandbox's ``configure``).
 * ``GET /_sandbox/submissions`` counts accepted submissions per request key.
-* ``GET /_sandbox/stats`` counts tokens issued and answers per endpoint and status.
+* ``GET /_sandbox/stats`` counts tokens issued, answers per endpoint and status, and the
+  requests being answered right now (``in_flight``).
 * ``POST /_sandbox/reset`` forgets faults, counters, tokens and pending results.
 """
 
@@ -71,6 +72,8 @@ class SandboxControl:
         self.faults: list[Fault] = []
         self.submissions: Counter[str] = Counter()
         self.responses: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        #: Requests being answered right now, per endpoint (a test signals "during a poll").
+        self.in_flight: Counter[str] = Counter()
 
     def reset(self) -> None:
         self.faults.clear()
@@ -96,7 +99,11 @@ class SandboxControl:
         authorized: bool = True,
     ) -> Response:
         """Run ``handle`` for ``endpoint`` with bearer check and the next queued fault."""
-        response = await self._answer(endpoint, request, handle, authorized=authorized)
+        self.in_flight[endpoint] += 1
+        try:
+            response = await self._answer(endpoint, request, handle, authorized=authorized)
+        finally:
+            self.in_flight[endpoint] -= 1
         self.responses[endpoint][response.status_code] += 1
         return response
 
@@ -168,6 +175,7 @@ def control_routes(
                     for endpoint, counts in control.responses.items()
                 },
                 "faults_queued": len(control.faults),
+                "in_flight": {e: n for e, n in control.in_flight.items() if n},
             }
         )
 

@@ -8,14 +8,21 @@
 * ``POST /api/v2/claim-info`` -> ``{"id": uuid}`` (400 without a JSON object); counted per
   ``trackingId1`` in ``/_sandbox/submissions``; the ``env`` header is recorded;
 * ``GET /api/v2/claim-info`` with ``{"id": ...}`` in a JSON body -> 202 for the first
-  ``pending_polls`` polls, then 200 with a ``claim-info`` result echoing the request like the
-  reference's sample (including its ``authorizationCaseld`` spelling); 404 for an unknown id.
+  ``pending_polls`` polls and until ``pending_seconds`` have passed since the POST (Integrex
+  may answer 202 for minutes), then 200 with a ``claim-info`` result echoing the request like
+  the reference's sample (including its ``authorizationCaseld`` spelling); 404 for an unknown id.
+
+The ``env`` header decides the environment, as the quick start says: ``T`` answers dummy data
+(the results below); ``P`` -- or no header, which Integrex also sends to production -- is the
+production service, which this sandbox is not: it answers 403 unless started with
+``production=True`` (the ``production`` knob). So a client sending the wrong ``env`` is caught.
 
 The result's category and status codes are deterministic: the ``category_code``/``status_code``
 knobs if set, else a ``trackingId1`` of the form ``F1:65:anything``, else the reference's
 ``A4``/``35`` (not found). Knobs (``POST /_sandbox/config``): ``token_lifetime_seconds``,
-``pending_polls``, ``category_code``, ``status_code``. Faults: see :mod:`sandboxes.control`;
-endpoints are ``health``, ``auth``, ``claim_info.submit``, ``claim_info.fetch``.
+``pending_polls``, ``pending_seconds``, ``category_code``, ``status_code``, ``production``.
+Faults: see :mod:`sandboxes.control`; endpoints are ``health``, ``auth``,
+``claim_info.submit``, ``claim_info.fetch``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import binascii
 import datetime as dt
 import hmac
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -62,6 +70,7 @@ _STATUS_TEXT = {"35": "Claim/Encounter not found", "65": "Claim/line has been pa
 class _Inquiry:
     body: dict[str, Any]
     polls_left: int
+    ready_at: float = 0.0
 
 
 @dataclass
@@ -72,6 +81,8 @@ class IntegrexSandbox:
     client_secret: str
     control: SandboxControl
     pending_polls: int = 1
+    pending_seconds: float = 0.0
+    production: bool = False
     category_code: str | None = None
     status_code: str | None = None
     inquiries: dict[str, _Inquiry] = field(default_factory=dict)
@@ -87,6 +98,13 @@ class IntegrexSandbox:
                 self.tokens.lifetime_seconds = float(value)
             elif name == "pending_polls":
                 self.pending_polls = int(value)
+            elif name == "pending_seconds":
+                self.pending_seconds = float(value)
+                ready_at = time.monotonic() + self.pending_seconds
+                for inquiry in self.inquiries.values():
+                    inquiry.ready_at = min(inquiry.ready_at, ready_at)
+            elif name == "production":
+                self.production = bool(value)
             elif name in ("category_code", "status_code"):
                 setattr(self, name, None if value is None else str(value))
             else:
@@ -171,6 +189,7 @@ def create_app(
     pending_polls: int = 1,
     category_code: str | None = None,
     status_code: str | None = None,
+    production: bool = False,
 ) -> Starlette:
     sandbox = IntegrexSandbox(
         client_id=client_id,
@@ -182,6 +201,7 @@ def create_app(
         pending_polls=pending_polls,
         category_code=category_code,
         status_code=status_code,
+        production=production,
     )
     control = sandbox.control
 
@@ -209,14 +229,29 @@ def create_app(
 
         return await control.answer("auth", request, handle, authorized=False)
 
+    def wrong_env(request: Request) -> Response | None:
+        env = request.headers.get("env", "P").strip().upper() or "P"
+        if env == "T" or (env == "P" and sandbox.production):
+            return None
+        return JSONResponse(
+            {"error": f"environment {env} is not available to this client"}, status_code=403
+        )
+
     async def submit(request: Request) -> Response:
         async def handle() -> Response:
+            refused = wrong_env(request)
+            if refused is not None:
+                return refused
             body = await _json_object(request)
             if body is None or not body.get("subscriberId") or not body.get("patientLastName"):
                 return JSONResponse({"error": "invalid request"}, status_code=400)
             sandbox.env_headers.append(request.headers.get("env", ""))
             inquiry_id = str(uuid.uuid4())
-            sandbox.inquiries[inquiry_id] = _Inquiry(body=body, polls_left=sandbox.pending_polls)
+            sandbox.inquiries[inquiry_id] = _Inquiry(
+                body=body,
+                polls_left=sandbox.pending_polls,
+                ready_at=time.monotonic() + sandbox.pending_seconds,
+            )
             control.submissions[str(body.get("trackingId1") or "")] += 1
             return JSONResponse({"id": inquiry_id})
 
@@ -224,14 +259,17 @@ def create_app(
 
     async def fetch(request: Request) -> Response:
         async def handle() -> Response:
+            refused = wrong_env(request)
+            if refused is not None:
+                return refused
             body = await _json_object(request)
             if body is None or not isinstance(body.get("id"), str):
                 return JSONResponse({"error": "invalid request"}, status_code=400)
             inquiry = sandbox.inquiries.get(body["id"])
             if inquiry is None:
                 return JSONResponse({"error": "not found"}, status_code=404)
-            if inquiry.polls_left > 0:
-                inquiry.polls_left -= 1
+            if inquiry.polls_left > 0 or time.monotonic() < inquiry.ready_at:
+                inquiry.polls_left = max(inquiry.polls_left - 1, 0)
                 return JSONResponse({"id": body["id"]}, status_code=202)
             return JSONResponse({"claim-info": [sandbox.result(inquiry.body)]})
 

@@ -29,6 +29,7 @@ from support.server import serve as support_serve
 from claimflow.settings import (
     AvailitySettings,
     DatabaseSettings,
+    FollowupSettings,
     HandlerSettings,
     IntegrexSettings,
     KafkaSettings,
@@ -170,6 +171,7 @@ def make_settings(
     documents: Path,
     integrex: IntegrexSettings | None = None,
     availity: AvailitySettings | None = None,
+    followups: dict[str, Any] | None = None,
     **handler_overrides: Any,
 ) -> Settings:
     handler_values: dict[str, Any] = {
@@ -186,6 +188,10 @@ def make_settings(
         "kafka": KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=topics.prefix),
         "database": DatabaseSettings(url=SecretStr(database_url)),
         "handlers": HandlerSettings(**handler_values),
+        # Timers looked at often, and a short grace on stop: tests wait for seconds, not minutes.
+        "followups": FollowupSettings(
+            **{"tick_seconds": 0.05, "stop_grace_seconds": 1.0, **(followups or {})}
+        ),
     }
     if integrex is not None:
         values["integrex"] = integrex

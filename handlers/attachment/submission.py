@@ -1,16 +1,20 @@
 """From an attachment command and its documents to Availity's submission body.
 
-One command is one submission: one payload per LOINC code, each with its documents
-base64-encoded and the code as its ``reasonCodes`` entry.
+One command is one submission: one payload (one attachment) per LOINC code, each with its
+documents base64-encoded and the code as its ``reasonCodes`` entry.
 
-``encounter.requestNumber``:
+Attachment Control Numbers (the reference: "for unsolicited attachments, use a unique Attachment
+Control Number per attachment submitted; for solicited attachments, use the payer Attachment
+Control Number for every attachment submitted"):
 
-* unsolicited -- our own attachment control number (ACN), unique per submission and derived from
-  the command id and its LOINC codes (:func:`attachment_control_number`), so a re-delivered or
-  duplicated command names the same submission;
-* solicited -- the payer's control number from the 277RFAI, which every attachment answering
-  that request carries. It cannot tell our submissions apart, so our rows are keyed by the ACN in
-  both flows.
+* the submission's own key, :func:`attachment_control_number`, is derived from the command id
+  and its LOINC codes, so a re-delivered or duplicated command names the same submission; our
+  rows are keyed by it in both flows;
+* unsolicited -- each attachment carries its own ACN in ``payloads[].requestNumber``: the key
+  and the attachment's position (``CF…-1``, ``CF…-2``); ``encounter.requestNumber`` is the first
+  attachment's (:func:`attachment_control_numbers`);
+* solicited -- every attachment, and the encounter, carry the payer's control number from the
+  277RFAI.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from handlers.documents import Document
 from handlers.partners.availity import AttachmentSubmission, parse_submission
 from router.followups import AttachmentRequest
 
-__all__ = ["attachment_control_number", "build_submission", "request_number_of"]
+__all__ = [
+    "attachment_control_number",
+    "attachment_control_numbers",
+    "build_submission",
+    "request_number_of",
+]
 
 _ACN_PREFIX = "CF"
 
@@ -36,11 +45,19 @@ def attachment_control_number(command: AttachmentRequest) -> str:
     return f"{_ACN_PREFIX}{digest[:24].upper()}"
 
 
+def attachment_control_numbers(command: AttachmentRequest, control_number: str) -> list[str]:
+    """The ACN of each attachment (one per LOINC code, in order); the payer's if solicited."""
+    codes = list(dict.fromkeys(command.loinc_codes))
+    if command.solicited:
+        return [command.payer_request_number or ""] * len(codes)
+    return [f"{control_number}-{position}" for position in range(1, len(codes) + 1)]
+
+
 def request_number_of(command: AttachmentRequest, control_number: str) -> str | None:
     """What goes in ``encounter.requestNumber`` (``None``: solicited without the payer's)."""
     if command.solicited:
         return command.payer_request_number or None
-    return control_number
+    return attachment_control_numbers(command, control_number)[0]
 
 
 def _iso(value: Any) -> str | None:
@@ -53,12 +70,20 @@ def build_submission(
     *,
     request_number: str,
     settings: AvailitySettings,
+    control_number: str | None = None,
 ) -> AttachmentSubmission:
     """The validated submission; ``AvailityInvalidSubmissionError`` names what is missing."""
     claim = command.claim
+    codes = list(dict.fromkeys(command.loinc_codes))
+    numbers = (
+        attachment_control_numbers(command, control_number)
+        if control_number is not None
+        else [request_number] * len(codes)
+    )
     account = claim.patient_account_number or claim.submission_number
     payloads = [
         {
+            "requestNumber": number,
             "reasonCodes": [{"codeType": "LOINC", "value": code}],
             "contents": [
                 {
@@ -70,7 +95,7 @@ def build_submission(
                 if d.loinc_code == code
             ],
         }
-        for code in dict.fromkeys(command.loinc_codes)
+        for code, number in zip(codes, numbers, strict=True)
     ]
     body: dict[str, Any] = {
         "submitter": {"id": settings.submitter_id, "state": settings.submitter_state},

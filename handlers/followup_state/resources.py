@@ -50,6 +50,12 @@ class PartnerResources(Generic[StoreT, ClientT]):
             await self._engine.dispose()
 
     @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the handler was not started")
+        return self._engine
+
+    @property
     def ready(self) -> tuple[StoreT, ClientT]:
         if self._store is None or self._client is None:
             raise RuntimeError("the handler was not started")

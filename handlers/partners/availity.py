@@ -77,6 +77,7 @@ __all__ = [
     "AvailityTimeoutError",
     "AvailityUnavailableError",
     "ParameterViolation",
+    "availity_error_reasons",
     "parse_submission",
 ]
 
@@ -97,8 +98,11 @@ def parse_submission(body: Mapping[str, Any]) -> AttachmentSubmission:
 class AttachmentStatus:
     request_id: int
     status: str
-    #: One of the configured final statuses; any other value is "not yet".
+    #: One of the configured final statuses; any other value (``SUBMITTED``, the answer right
+    #: after the POST, included) is "not yet".
     final: bool
+    #: A final status that means the payer has it (``AvailitySettings.accepted_statuses``).
+    accepted: bool = False
 
 
 class AvailityClient(PartnerClient):
@@ -114,7 +118,8 @@ class AvailityClient(PartnerClient):
     ) -> None:
         self._client_id, self._client_secret = self._credentials(settings)
         self._settings = settings
-        self._final = frozenset(status.upper() for status in settings.final_statuses)
+        self._final = settings.final_statuses
+        self._accepted = frozenset(status.upper() for status in settings.accepted_statuses)
         http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={"accept": "application/json"},
@@ -199,7 +204,10 @@ class AvailityClient(PartnerClient):
             if not isinstance(status, str) or not status:
                 raise AvailityProtocolError("attachment status answered without a status")
             return AttachmentStatus(
-                request_id=request_id, status=status, final=status.upper() in self._final
+                request_id=request_id,
+                status=status,
+                final=status.upper() in self._final,
+                accepted=status.upper() in self._accepted,
             )
 
         return await self._retry(attempt, "attachment.status")
@@ -252,7 +260,11 @@ class AvailityClient(PartnerClient):
                 "scope": self._settings.scope,
             },
         )
-        response = await self._connection.send(request, operation="token")
+        try:
+            response = await self._connection.send(request, operation="token")
+        except AvailityTimeoutError as exc:
+            # No token: nothing was sent with it, so the call may simply be tried again.
+            raise AvailityUnavailableError(f"Availity token endpoint: no answer ({exc})") from None
         if response.status_code in (400, 401, 403):
             raise AvailityAuthError(
                 f"Availity refused our client credentials ({response.status_code})",
@@ -272,7 +284,43 @@ class AvailityClient(PartnerClient):
             violations = _parameter_violations(response)
             if violations:
                 raise AvailityParameterViolationsError(violations, status_code=response.status_code)
-        self._connection.raise_for_status(response, operation=operation)
+        try:
+            self._connection.raise_for_status(response, operation=operation)
+        except AvailityError as exc:
+            exc.reasons = availity_error_reasons(response)
+            raise
+
+
+def availity_error_reasons(response: httpx.Response) -> tuple[str, ...]:
+    """Availity's general error body as ``"path: message"`` lines, for the claim's timeline.
+
+    The body is ``statusCode``, ``reasonCode``, ``userMessage``, ``developerMessage`` and
+    ``errors[]`` (``code``, ``errorMessage``, ``field``, ``index``). Values are never echoed:
+    the user message and each error's message and field are; the developer message is not
+    (it may quote the request).
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return ()
+    if not isinstance(body, dict):
+        return ()
+    reasons: list[str] = []
+    user_message = body.get("userMessage")
+    reason_code = body.get("reasonCode")
+    if isinstance(user_message, str) and user_message:
+        code = f" (reason code {reason_code})" if reason_code not in (None, "") else ""
+        reasons.append(f"availity: {user_message[:200]}{code}")
+    errors = body.get("errors")
+    for entry in errors if isinstance(errors, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        field = entry.get("field") or "request"
+        index = entry.get("index")
+        where = f"{field}[{index}]" if isinstance(index, int) else str(field)
+        message = entry.get("errorMessage") or entry.get("code") or "invalid"
+        reasons.append(f"{where}: {str(message)[:200]}")
+    return tuple(reasons)
 
 
 def _parameter_violations(response: httpx.Response) -> tuple[ParameterViolation, ...]:

@@ -5,7 +5,7 @@ waits for the rate limiter, refuses fast while the circuit is open, translates h
 errors into the partner's own exception types (:class:`ErrorKinds`) and records the outcome.
 :meth:`PartnerConnection.raise_for_status` maps the status codes every partner shares to the
 partner's types; a client checks its own special answers (202 pending, parameterViolations) first.
-5xx counts as "partner down" for the circuit breaker.
+5xx and 429 count as failures for the circuit breaker.
 
 :meth:`PartnerConnection.send_authorized` adds the bearer token and, on a 401, refreshes the token
 once and sends again; a second 401 is returned for the client to report.
@@ -99,7 +99,9 @@ class PartnerConnection:
                 f"{self.partner} {operation}: connection lost ({type(exc).__name__})"
             ) from exc
         elapsed = time.perf_counter() - started
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
+            # A 429 is the partner saying "too much": it counts against the circuit like a
+            # failure, so a throttling partner is given room instead of being hammered.
             self._breaker.record_failure()
         else:
             self._breaker.record_success()

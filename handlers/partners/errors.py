@@ -37,3 +37,5 @@ class PartnerError(Exception):
         self.status_code = status_code
         #: Seconds the partner asked us to wait (Retry-After), when it said so.
         self.retry_after = retry_after
+        #: The partner's own reasons, ``"path: message"`` (from a documented error body).
+        self.reasons: tuple[str, ...] = ()

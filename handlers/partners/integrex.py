@@ -27,6 +27,7 @@ from handlers.partners.integrex_errors import (
     IntegrexAuthError,
     IntegrexCircuitOpenError,
     IntegrexError,
+    IntegrexInquiryUnconfirmedError,
     IntegrexProtocolError,
     IntegrexRateLimitedError,
     IntegrexRequestRejectedError,
@@ -53,6 +54,7 @@ __all__ = [
     "IntegrexCircuitOpenError",
     "IntegrexClient",
     "IntegrexError",
+    "IntegrexInquiryUnconfirmedError",
     "IntegrexProtocolError",
     "IntegrexRateLimitedError",
     "IntegrexRequestRejectedError",
@@ -117,17 +119,28 @@ class IntegrexClient(PartnerClient):
             return False
 
     async def submit_claim_status(self, request: ClaimStatusRequest) -> str:
-        """POST the inquiry; return Integrex's id for polling its result."""
+        """POST the inquiry; return Integrex's id for polling its result.
+
+        Every inquiry is billed, and Integrex has no idempotency key: a POST that went out and
+        got no answer (timeout, connection lost) is :class:`IntegrexInquiryUnconfirmedError`,
+        never sent again. Failures before sending (no connection, token, 429, 5xx) are retried.
+        """
         payload = request.to_payload()
 
         async def attempt() -> str:
-            response = await self._connection.send_authorized(
-                lambda auth: self._http.build_request(
-                    "POST", CLAIM_INFO_PATH, json=payload, headers=auth
-                ),
-                tokens=self._tokens,
-                operation="claim_info.submit",
-            )
+            await self._tokens.get()  # a token failure here means nothing was sent
+            try:
+                response = await self._connection.send_authorized(
+                    lambda auth: self._http.build_request(
+                        "POST", CLAIM_INFO_PATH, json=payload, headers=auth
+                    ),
+                    tokens=self._tokens,
+                    operation="claim_info.submit",
+                )
+            except IntegrexTimeoutError as exc:
+                raise IntegrexInquiryUnconfirmedError(
+                    "claim-info POST sent, no answer in time; not sent again"
+                ) from exc
             self._raise_for_status(response, "claim_info.submit")
             request_id = _json(response).get("id")
             if not isinstance(request_id, str) or not request_id:
@@ -203,7 +216,11 @@ class IntegrexClient(PartnerClient):
             data={"grant_type": "client_credentials"},
             headers=basic_authorization(self._client_id, self._client_secret),
         )
-        response = await self._connection.send(request, operation="auth")
+        try:
+            response = await self._connection.send(request, operation="auth")
+        except IntegrexTimeoutError as exc:
+            # No token: nothing was sent with it, so the call may simply be tried again.
+            raise IntegrexUnavailableError(f"Integrex token endpoint: no answer ({exc})") from None
         if response.status_code in (400, 401, 403):
             raise IntegrexAuthError(
                 f"Integrex refused our client credentials ({response.status_code})",

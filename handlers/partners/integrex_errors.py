@@ -10,6 +10,7 @@ Exceptions (``retriable`` = worth trying again later; ``retry_now`` = this clien
         │   └── IntegrexCircuitOpenError    retriable: not called, partner recently down
         ├── IntegrexRateLimitedError        retriable, retry_now: 429
         ├── IntegrexResultPendingError      retriable: poll deadline passed (``request_id``)
+        ├── IntegrexInquiryUnconfirmedError the inquiry POST went out, no answer: never re-sent
         ├── IntegrexAuthError               credentials refused, or a fresh token refused
         ├── IntegrexRequestRejectedError    400 and other 4xx: the inquiry is wrong
         │   └── IntegrexResultNotFoundError 404: the id is unknown or its result expired
@@ -28,6 +29,7 @@ __all__ = [
     "IntegrexAuthError",
     "IntegrexCircuitOpenError",
     "IntegrexError",
+    "IntegrexInquiryUnconfirmedError",
     "IntegrexProtocolError",
     "IntegrexRateLimitedError",
     "IntegrexRequestRejectedError",
@@ -71,6 +73,12 @@ class IntegrexResultPendingError(IntegrexError):
     def __init__(self, message: str, *, request_id: str) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class IntegrexInquiryUnconfirmedError(IntegrexError):
+    """The inquiry was sent and no (complete) answer came: Integrex may have created, and
+    billed, it. Sending it again would create a second one; Integrex offers no lookup by our
+    tracking id, so the caller records the inquiry as unknown instead."""
 
 
 class IntegrexAuthError(IntegrexError):

@@ -7,7 +7,7 @@ exports; without one, a private registry keeps tests and second clients from col
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["PartnerMetrics"]
 
@@ -43,6 +43,26 @@ class PartnerMetrics:
             "claimflow_partner_circuit_rejections",
             "Calls refused without a request because the partner's circuit was open.",
             ["partner"],
+            registry=self.registry,
+        )
+
+        self.budget_remaining = Gauge(
+            "claimflow_partner_budget_remaining",
+            "Requests left in the partner's budget for the window (day: the UTC day, all "
+            "replicas).",
+            ["partner", "window"],
+            registry=self.registry,
+        )
+        self.budget_limit = Gauge(
+            "claimflow_partner_budget_limit",
+            "The partner plan's request limit for the window.",
+            ["partner", "window"],
+            registry=self.registry,
+        )
+        self.budget_waits = Counter(
+            "claimflow_partner_budget_waits",
+            "Partner calls deferred (their timer pushed) because the budget was used up.",
+            ["partner", "window"],
             registry=self.registry,
         )
 

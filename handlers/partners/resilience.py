@@ -139,7 +139,7 @@ class CircuitBreaker:
         self._trial_in_flight = False
 
     def record_failure(self) -> None:
-        """The partner is down (5xx, timeout, no connection)."""
+        """The partner is down or throttling (5xx, 429, timeout, no connection)."""
         self._failures += 1
         if self._trial_in_flight or self._failures >= self._threshold:
             self._opened_at = self._clock()

@@ -1,53 +1,41 @@
-"""The ``status-check`` handler: asks Integrex about a claim once per command, and reports.
+"""The ``status-check`` handler: records each inquiry, and a timer asks Integrex about it.
 
-For each ``StatusCheckRequest`` on ``TopicSet.status_check_requests``:
+For each ``StatusCheckRequest`` on ``TopicSet.status_check_requests``, ``handle`` only
 
-1. its ``status_checks`` row is created (``requested``) or read;
-2. a row with a stored result (``answered``, ``failed``, ``timed_out``) is not asked again:
-   the stored result is re-published (a re-delivered command, or one re-published by the ledger);
-3. ``requested``: POST claim-info, and the Integrex id is committed (``submitted``) before the
-   first poll; a restart then resumes polling by that id instead of asking again;
-4. ``submitted``: poll until the result is ready or ``IntegrexSettings.poll_deadline_seconds``;
-5. the result is committed, published on ``TopicSet.status_check_results``, and -- when the
-   payer asks for information -- an ``AttachmentRequest`` is published on
-   ``TopicSet.attachment_requests`` (see :mod:`handlers.status_check.inquiry`).
+1. records the command in its ``status_checks`` row (``requested``, due now, with the deadline
+   ``IntegrexSettings.poll_deadline_seconds`` from now and the handler's lane), and
+2. re-publishes the stored result when the row is already final (a re-delivered command).
 
-At the poll deadline the command ends ``timed_out`` (published with the Integrex id); the
-follow-up rules may send a new command later, which asks again (Integrex keeps results only for
-a while). A partner that is down, slow, rate limiting or refusing our token raises
-``TransientError`` (the runtime retries, parks, then dead-letters); a refused inquiry (400) or a
-claim that lacks required fields ends ``failed`` and is published, not retried. A crash between
-the POST and the commit of its id asks Integrex once more on restart: a status inquiry changes
-nothing at the payer. Logs carry command ids, claim ids, states and Integrex ids; never PHI.
+It never calls Integrex, so it returns in milliseconds whatever Integrex does, and the offset
+is committed at once: a slow partner never holds a partition, a rebalance or a shutdown.
+
+The :class:`~handlers.followup_state.timers.DuePoller` started in ``start`` does the asking
+(:mod:`handlers.status_check.steps`): POST claim-info once, record the id, poll with growing
+intervals, and publish the result on ``TopicSet.status_check_results`` -- plus, when the payer
+asks for information, an ``AttachmentRequest`` on ``TopicSet.attachment_requests`` (see
+:mod:`handlers.status_check.inquiry`). Timers live in the database: a restart, a ``kill -9`` or
+another replica resumes each inquiry from its recorded state.
 
 Integrex's ``env`` header comes from ``CLAIMFLOW_INTEGREX__ENV``: the test lane's deployment
-(``CLAIMFLOW_HANDLERS__LANE=test``, ``Meta.Test`` traffic) runs with ``T``.
+(``CLAIMFLOW_HANDLERS__LANE=test``, ``Meta.Test`` traffic) runs with ``T``; each lane's poller
+works only its own lane's rows. Logs carry command ids, claim ids, states and Integrex ids.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import structlog
 
 from claimflow.settings import Settings
+from handlers.followup_state.budgets import RequestBudgetStore
 from handlers.followup_state.outbound import decode_command, publish_model
 from handlers.followup_state.resources import PartnerResources
-from handlers.partners.errors import PartnerError
-from handlers.partners.integrex import (
-    IntegrexClient,
-    IntegrexRequestRejectedError,
-    IntegrexResultNotFoundError,
-    IntegrexResultPendingError,
-)
+from handlers.followup_state.timers import DuePoller
+from handlers.partners.budget import RequestBudget
+from handlers.partners.integrex import IntegrexClient
 from handlers.partners.metrics import PartnerMetrics
-from handlers.runtime import HandlerContext, InboundMessage, Publisher, TransientError
-from handlers.status_check.inquiry import (
-    IncompleteClaimError,
-    attachment_request_for,
-    inquiry_for,
-    result_from,
-)
+from handlers.runtime import HandlerContext, InboundMessage, Publisher
+from handlers.status_check.inquiry import attachment_request_for
+from handlers.status_check.steps import StatusCheckSteps
 from handlers.status_check.store import FINAL_STATES, StatusCheckStore
 from router.followups import StatusCheckRequest, StatusCheckResult
 from router.topics import TopicSet
@@ -57,12 +45,8 @@ __all__ = ["StatusCheckHandler", "build_status_check_handler"]
 _log = structlog.get_logger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class StatusCheckHandler:
-    """Runs in ``claimflow handle status-check``; opens its database and client in ``start``."""
+    """Runs in ``claimflow handle status-check``; opens its database, client and poller."""
 
     name = "status-check"
 
@@ -79,98 +63,75 @@ class StatusCheckHandler:
         self._settings = settings
         self._topics = topics
         self._publisher = publisher
+        self._metrics = metrics if metrics is not None else PartnerMetrics()
+        # One attempt per call: the timer is the only layer that tries again.
+        integrex = settings.integrex.model_copy(update={"retry_max_attempts": 1})
         self._resources = PartnerResources(
             database=settings.database,
-            open_client=lambda: IntegrexClient(settings=settings.integrex, metrics=metrics),
+            open_client=lambda: IntegrexClient(settings=integrex, metrics=self._metrics),
             open_store=StatusCheckStore,
         )
+        self._poller: DuePoller | None = None
 
     async def start(self) -> None:
         await self._resources.open()
+        store, client = self._resources.ready
+        budget = RequestBudget(
+            partner="integrex",
+            per_second=self._settings.integrex.requests_per_second,
+            per_day=self._settings.integrex.daily_request_limit,
+            counter=RequestBudgetStore(self._resources.engine),
+            metrics=self._metrics,
+        )
+        steps = StatusCheckSteps(
+            store=store,
+            client=client,
+            budget=budget,
+            settings=self._settings.integrex,
+            publish=self._publish,
+        )
+        lane = self._settings.handlers.lane
+        followups = self._settings.followups
+        self._poller = DuePoller(
+            name=self.name,
+            claim=lambda n: store.claim_due(
+                lane=lane, limit=n, lease_seconds=followups.lease_seconds
+            ),
+            step=steps,
+            settings=followups,
+        )
+        self._poller.start()
 
     async def stop(self) -> None:
-        await self._resources.close()
+        try:
+            if self._poller is not None:
+                await self._poller.stop()
+        finally:
+            await self._resources.close()
 
     @property
-    def _ready(self) -> tuple[StatusCheckStore, IntegrexClient]:
-        return self._resources.ready
+    def poller(self) -> DuePoller | None:
+        return self._poller
 
     def topics(self, topic_set: TopicSet) -> list[str]:
         return [topic_set.status_check_requests]
 
     async def handle(self, message: InboundMessage) -> None:
         command = decode_command(message, StatusCheckRequest)
+        store, _ = self._resources.ready
+        row = await store.begin(
+            command,
+            lane=self._settings.handlers.lane,
+            deadline_seconds=self._settings.integrex.poll_deadline_seconds,
+        )
         log = _log.bind(command_id=command.command_id, claim_id=command.claim.claim_id)
-        store, _ = self._ready
-        row = await store.begin(command)
         if row.state in FINAL_STATES and row.result is not None:
             log.info("status_check.republished", state=row.state)
             await self._publish(command, row.result)
             return
-        result = await self._ask(command, row.integrex_request_id, log)
-        await store.finish(command.command_id, result)
-        log.info(
-            "status_check.finished",
-            outcome=result.outcome,
-            category_code=result.category_code,
-            integrex_request_id=result.integrex_request_id,
-            attempts=row.attempts,
-        )
-        await self._publish(command, result)
-
-    async def _ask(
-        self,
-        command: StatusCheckRequest,
-        request_id: str | None,
-        log: structlog.typing.FilteringBoundLogger,
-    ) -> StatusCheckResult:
-        store, client = self._ready
-        try:
-            if request_id is None:
-                inquiry = inquiry_for(command)
-                request_id = await client.submit_claim_status(inquiry)
-                await store.submitted(command.command_id, request_id)
-                log.info("status_check.submitted", integrex_request_id=request_id)
-            else:
-                log.info("status_check.resumed", integrex_request_id=request_id)
-            entries = await client.wait_for_claim_info(request_id)
-        except IncompleteClaimError as exc:
-            return self._failed(command, None, str(exc))
-        except IntegrexResultPendingError:
-            return StatusCheckResult(
-                command_id=command.command_id,
-                claim_id=command.claim.claim_id,
-                submission_number=command.claim.submission_number,
-                outcome="timed_out",
-                integrex_request_id=request_id,
-                detail=f"no answer within {self._settings.integrex.poll_deadline_seconds:g} s",
-                answered_at=_now(),
-            )
-        except IntegrexResultNotFoundError as exc:
-            # The id expired or is unknown: forget it so the next attempt asks again.
-            await store.forget_request(command.command_id)
-            raise TransientError("Integrex no longer knows the inquiry; asking again") from exc
-        except IntegrexRequestRejectedError as exc:
-            return self._failed(
-                command, request_id, f"Integrex refused the inquiry ({exc.status_code})"
-            )
-        except PartnerError as exc:
-            # Down, slow, 429, 5xx, credentials or token refused, malformed answers: retry later.
-            raise TransientError(f"Integrex: {type(exc).__name__} ({exc.status_code})") from exc
-        return result_from(command, request_id, entries, at=_now())
-
-    def _failed(
-        self, command: StatusCheckRequest, request_id: str | None, detail: str
-    ) -> StatusCheckResult:
-        return StatusCheckResult(
-            command_id=command.command_id,
-            claim_id=command.claim.claim_id,
-            submission_number=command.claim.submission_number,
-            outcome="failed",
-            integrex_request_id=request_id,
-            detail=detail,
-            answered_at=_now(),
-        )
+        log.info("status_check.recorded", state=row.state, attempts=row.attempts)
+        if self._poller is not None:
+            self._poller.wake()
 
     async def _publish(self, command: StatusCheckRequest, result: StatusCheckResult) -> None:
         key = command.claim.submission_number

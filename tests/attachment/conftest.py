@@ -23,9 +23,17 @@ from sandboxes import availity as availity_app
 
 @pytest.fixture
 def violations() -> ViolationsOnce:
-    """Arm to have the sandbox answer the next POSTs with parameterViolations."""
+    """Arm to have the sandbox answer the next POSTs with parameterViolations.
+
+    Availity's reference shows one status value, ``SUBMITTED`` (not final); these tests give
+    the sandbox a final accepting one after it, as a payer's onboarding would list.
+    """
     return ViolationsOnce(
-        availity_app.create_app(client_id=CLIENT_ID, client_secret=AVAILITY_SECRET)
+        availity_app.create_app(
+            client_id=CLIENT_ID,
+            client_secret=AVAILITY_SECRET,
+            status_sequence=["SUBMITTED", "ACCEPTED"],
+        )
     )
 
 

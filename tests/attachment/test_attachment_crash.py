@@ -91,6 +91,9 @@ async def test_a_handler_killed_between_sending_and_recording_never_sends_twice(
         "CLAIMFLOW_AVAILITY__SUBMITTER_ID": "477823",
         "CLAIMFLOW_AVAILITY__SUBMITTER_STATE": "TX",
         "CLAIMFLOW_AVAILITY__POLL_INTERVAL_SECONDS": "0.05",
+        # A killed poller's lease runs out quickly, so the restarted one resumes its row.
+        "CLAIMFLOW_FOLLOWUPS__LEASE_SECONDS": "2",
+        "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.2",
         "CLAIMFLOW_LOGGING__FORMAT": "json",
     }
     log = tmp_path / "handler.log"
@@ -108,7 +111,12 @@ async def test_a_handler_killed_between_sending_and_recording_never_sends_twice(
 
     second = _start(env, log)
     try:
-        [result] = await kafka.wait_for(topics.attachment_results, AttachmentResult, within=90)
+        [result, *copies] = await kafka.wait_for(
+            topics.attachment_results, AttachmentResult, within=90
+        )
+        # The command may be re-delivered too (killed before its offset was committed): its
+        # stored result is then published again, as a copy with the same message id.
+        assert all(copy == result for copy in copies)
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0
     finally:
@@ -118,7 +126,7 @@ async def test_a_handler_killed_between_sending_and_recording_never_sends_twice(
 
     assert (result.outcome, result.status) == ("pending", "needs_review")
     assert _row_state(database, acn) == "needs_review"
-    expected = {acn: 1} if filed else {}
+    expected = {f"{acn}-1": 1, f"{acn}-2": 1} if filed else {}
     assert await availity_sandbox.submissions() == expected
     text = log.read_text()
     assert AVAILITY_SECRET not in text
@@ -126,4 +134,72 @@ async def test_a_handler_killed_between_sending_and_recording_never_sends_twice(
 
 
 async def _has_submission(sandbox: Sandbox, acn: str) -> bool:
-    return (await sandbox.submissions()).get(acn) == 1
+    return (await sandbox.submissions()).get(f"{acn}-1") == 1
+
+
+async def test_sigterm_during_a_post_lets_it_finish_within_the_grace_period_and_never_resends(
+    kafka: Kafka,
+    topics: TopicSet,
+    availity_sandbox: Sandbox,
+    documents: Path,
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "followups.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    await prepare_database(url)
+    command = attachment()
+    put_documents(documents, command.claim.submission_number, list(command.loinc_codes))
+    acn = attachment_control_number(command)
+    # Availity files the attachment, then takes its time to answer the POST.
+    await availity_sandbox.fault(
+        kind="slow", delay_seconds=4.0, after_processing=True, endpoint="attachment.submit"
+    )
+    env = {
+        **os.environ,
+        "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "CLAIMFLOW_KAFKA__TOPIC_PREFIX": topics.prefix,
+        "CLAIMFLOW_DATABASE__URL": url,
+        "CLAIMFLOW_HANDLERS__HEALTH_PORT": "0",
+        "CLAIMFLOW_HANDLERS__DOCUMENT_STORE": str(documents),
+        "CLAIMFLOW_AVAILITY__BASE_URL": f"{availity_sandbox.url}/availity",
+        "CLAIMFLOW_AVAILITY__TOKEN_URL": f"{availity_sandbox.url}/v1/token",
+        "CLAIMFLOW_AVAILITY__CLIENT_ID": CLIENT_ID,
+        "CLAIMFLOW_AVAILITY__CLIENT_SECRET": AVAILITY_SECRET,
+        "CLAIMFLOW_AVAILITY__SUBMITTER_ID": "477823",
+        "CLAIMFLOW_AVAILITY__SUBMITTER_STATE": "TX",
+        "CLAIMFLOW_AVAILITY__POLL_INTERVAL_SECONDS": "0.05",
+        "CLAIMFLOW_FOLLOWUPS__LEASE_SECONDS": "2",
+        "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.2",
+        "CLAIMFLOW_LOGGING__FORMAT": "json",
+    }
+    log = tmp_path / "handler.log"
+    await kafka.send_command(topics.attachment_requests, command)
+
+    first = _start(env, log)
+    try:
+        await eventually(lambda: _row_state(database, acn) == "sending", within=90)
+        first.send_signal(signal.SIGTERM)
+        # k8s/base/attachment.yaml: terminationGracePeriodSeconds is 30.
+        assert first.wait(timeout=30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    # The POST in flight finished and was recorded (and perhaps already polled to the end).
+    assert _row_state(database, acn) in ("sent", "accepted")
+
+    second = _start(env, log)
+    try:
+        [result, *copies] = await kafka.wait_for(
+            topics.attachment_results, AttachmentResult, within=90
+        )
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
+
+    assert all(copy == result for copy in copies)
+    assert result.outcome == "accepted"
+    assert await availity_sandbox.submissions() == {f"{acn}-1": 1, f"{acn}-2": 1}

@@ -60,6 +60,11 @@ async def send(
     return results[-1]
 
 
+def each_attachment(acn: str, count: int = len(CODES)) -> dict[str, int]:
+    """One submission per attachment, each under its own Attachment Control Number."""
+    return {f"{acn}-{position}": 1 for position in range(1, count + 1)}
+
+
 def documented(documents: Path, **overrides: Any) -> AttachmentRequest:
     command = attachment(**overrides)
     put_documents(documents, command.claim.submission_number, list(command.loinc_codes))
@@ -79,10 +84,10 @@ async def test_an_attachment_is_sent_once_and_its_acceptance_published(
         result = await send(kafka, topics, command)
 
     assert result.outcome == "accepted"
-    assert result.status == "SUBMITTED"
+    assert result.status == "ACCEPTED", "SUBMITTED, the answer right after the POST, is not final"
     assert result.attachment_control_number == acn
     assert result.availity_request_id is not None
-    assert await availity_sandbox.submissions() == {acn: 1}
+    assert await availity_sandbox.submissions() == each_attachment(acn)
 
 
 async def test_a_duplicated_command_is_never_sent_twice(
@@ -100,7 +105,7 @@ async def test_a_duplicated_command_is_never_sent_twice(
     records = await kafka.read(topics.attachment_results)
     assert {r.value for r in records} == {first.model_dump_json(by_alias=True).encode()}
     assert len({dict(r.headers)[HEADERS.MESSAGE_ID] for r in records}) == 1
-    assert await availity_sandbox.submissions() == {first.attachment_control_number: 1}
+    assert await availity_sandbox.submissions() == each_attachment(first.attachment_control_number)
 
 
 async def test_solicited_attachments_carry_the_payers_number_and_are_keyed_by_our_own(
@@ -129,7 +134,7 @@ async def test_solicited_attachments_carry_the_payers_number_and_are_keyed_by_ou
     results = await kafka.models(topics.attachment_results, AttachmentResult)
     assert {r.outcome for r in results} == {"accepted"}
     assert len({r.attachment_control_number for r in results}) == 2
-    assert await availity_sandbox.submissions() == {"RFAI-0042": 2}
+    assert await availity_sandbox.submissions() == {"RFAI-0042": 3}, "2 + 1 attachments"
 
 
 async def test_a_solicited_command_without_the_payers_number_fails_unsent(
@@ -241,11 +246,13 @@ FAILURES: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
         {},
     ),
     "slow answer": ({"kind": "slow", "delay_seconds": 1.0, "endpoint": "attachment.submit"}, {}),
-    "pending statuses": (None, {"status_sequence": ["PENDING"] * 5 + ["SUBMITTED"]}),
+    "statuses not final yet": (None, {"status_sequence": ["SUBMITTED"] * 5 + ["ACCEPTED"]}),
     "tokens that expire": (
         None,
-        {"status_sequence": ["PENDING"] * 8 + ["SUBMITTED"], "token_lifetime_seconds": 0.3},
+        {"status_sequence": ["SUBMITTED"] * 8 + ["ACCEPTED"], "token_lifetime_seconds": 0.3},
     ),
+    "token endpoint slow": ({"kind": "slow", "delay_seconds": 1.0, "endpoint": "token"}, {}),
+    "token endpoint down": ({"kind": "error", "status": 503, "count": 2, "endpoint": "token"}, {}),
 }
 
 
@@ -277,7 +284,7 @@ async def test_a_failing_partner_still_gets_exactly_one_submission(
         result = await send(kafka, topics, command)
 
     assert result.outcome == "accepted"
-    assert await availity_sandbox.submissions() == {result.attachment_control_number: 1}
+    assert await availity_sandbox.submissions() == each_attachment(result.attachment_control_number)
     if failure in ("stale token (401)", "tokens that expire"):
         assert len(availity_sandbox.tokens_issued()) >= 2
 
@@ -310,7 +317,7 @@ async def test_an_unconfirmed_submission_is_parked_for_review_not_sent_again(
     assert (result.outcome, result.status) == ("pending", "needs_review")
     assert again == result
     submissions = await availity_sandbox.submissions()
-    assert submissions == {acn: 1}
+    assert submissions == each_attachment(acn)
 
 
 async def test_a_status_still_pending_at_the_deadline_is_polled_again_not_resent(
@@ -320,7 +327,7 @@ async def test_a_status_still_pending_at_the_deadline_is_polled_again_not_resent
     availity_sandbox: Sandbox,
     documents: Path,
 ) -> None:
-    await availity_sandbox.configure(status_sequence=["PENDING"])
+    await availity_sandbox.configure(status_sequence=["SUBMITTED"])
     command = documented(documents)
     async with attachments(
         kafka, topics, sqlite_url, availity_sandbox, documents, poll_deadline_seconds=0.3
@@ -329,10 +336,12 @@ async def test_a_status_still_pending_at_the_deadline_is_polled_again_not_resent
         await availity_sandbox.configure(status_sequence=["REJECTED"])
         final = await send(kafka, topics, command, count=2)
 
-    assert (pending.outcome, pending.status) == ("pending", "PENDING")
+    assert (pending.outcome, pending.status) == ("pending", "SUBMITTED")
     assert (final.outcome, final.status) == ("rejected", "REJECTED")
     assert final.availity_request_id == pending.availity_request_id
-    assert await availity_sandbox.submissions() == {pending.attachment_control_number: 1}
+    assert await availity_sandbox.submissions() == each_attachment(
+        pending.attachment_control_number
+    )
 
 
 async def test_logs_carry_neither_phi_nor_file_names_nor_secrets(

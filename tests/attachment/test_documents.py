@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 from followup_support import PDF, attachment, availity_settings, claim
 
-from handlers.attachment.submission import attachment_control_number, build_submission
+from handlers.attachment.submission import (
+    attachment_control_number,
+    build_submission,
+    request_number_of,
+)
 from handlers.documents import (
     DocumentRejectedError,
     DocumentsMissingError,
@@ -128,3 +132,36 @@ def test_the_attachment_control_number_is_derived_from_command_and_codes() -> No
     assert acn != attachment_control_number(other)
     assert acn.startswith("CF")
     assert len(acn) == 26
+
+
+def test_each_attachment_carries_its_own_control_number_unless_solicited(tmp_path: Path) -> None:
+    command = attachment(claim("CLM-9"))
+    for code in command.loinc_codes:
+        (tmp_path / "CLM-9" / code).mkdir(parents=True)
+        (tmp_path / "CLM-9" / code / f"{code}.pdf").write_bytes(PDF)
+    documents = store(tmp_path).gather("CLM-9", list(command.loinc_codes))
+    acn = attachment_control_number(command)
+    settings = availity_settings("http://x")
+
+    unsolicited = build_submission(
+        command,
+        documents,
+        request_number=request_number_of(command, acn) or "",
+        settings=settings,
+        control_number=acn,
+    ).to_payload()
+    solicited_command = command.model_copy(
+        update={"solicited": True, "payer_request_number": "RFAI-0042"}
+    )
+    solicited = build_submission(
+        solicited_command,
+        documents,
+        request_number="RFAI-0042",
+        settings=settings,
+        control_number=acn,
+    ).to_payload()
+
+    assert [p["requestNumber"] for p in unsolicited["payloads"]] == [f"{acn}-1", f"{acn}-2"]
+    assert unsolicited["encounter"]["requestNumber"] == f"{acn}-1"
+    assert [p["requestNumber"] for p in solicited["payloads"]] == ["RFAI-0042", "RFAI-0042"]
+    assert solicited["encounter"]["requestNumber"] == "RFAI-0042"

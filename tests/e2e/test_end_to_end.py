@@ -144,6 +144,7 @@ def stack(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
             "CLAIMFLOW_HANDLERS__BACKOFF_BASE_SECONDS": "0.05",
             "CLAIMFLOW_HANDLERS__BACKOFF_MAX_SECONDS": "0.5",
             "CLAIMFLOW_LOGGING__FORMAT": "json",
+            "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.2",
         }
         for partner, url, secret in (
             ("INTEGREX", integrex_url, INTEGREX_SECRET),
@@ -217,7 +218,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "integrex_config": {"token_lifetime_seconds": 0.3, "pending_polls": 6},
         "availity_config": {
             "token_lifetime_seconds": 0.3,
-            "status_sequence": ["PENDING"] * 6 + ["SUBMITTED"],
+            "status_sequence": ["SUBMITTED"] * 6 + ["ACCEPTED"],
         },
     },
     "401 on a stale token": {
@@ -241,7 +242,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "pending results": {
         "integrex_config": {"pending_polls": 5},
-        "availity_config": {"status_sequence": ["PENDING"] * 5 + ["SUBMITTED"]},
+        "availity_config": {"status_sequence": ["SUBMITTED"] * 5 + ["ACCEPTED"]},
     },
     "parameterViolations": {"violations": 2, "attachment_outcome": "rejected"},
 }
@@ -259,7 +260,7 @@ async def test_the_sample_ends_with_a_status_answered_and_an_attachment_filed(
     await stack.integrex.configure(
         category_code="R4", status_code="21", pending_polls=1, token_lifetime_seconds=3599
     )
-    await stack.availity.configure(status_sequence=["PENDING", "SUBMITTED"])
+    await stack.availity.configure(status_sequence=["SUBMITTED", "ACCEPTED"])
     await stack.integrex.configure(**spec.get("integrex_config", {}))
     await stack.availity.configure(**spec.get("availity_config", {}))
     for fault in spec.get("integrex_faults", []):
@@ -292,9 +293,13 @@ async def test_the_sample_ends_with_a_status_answered_and_an_attachment_filed(
     integrex_counts = await stack.integrex.submissions()
     assert {n: integrex_counts.get(n) for n in numbers} == dict.fromkeys(numbers, 1)
     availity_counts = await stack.availity.submissions()
+    # One Attachment Control Number per attachment: the submission's number and a position.
     filed = {
-        r.attachment_control_number: availity_counts.get(r.attachment_control_number)
+        f"{r.attachment_control_number}-{position}": availity_counts.get(
+            f"{r.attachment_control_number}-{position}"
+        )
         for r in attachments
+        for position in (1, 2)
     }
     expected = 1 if outcome == "accepted" else None
     assert filed == dict.fromkeys(filed, expected)

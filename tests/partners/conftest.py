@@ -31,7 +31,12 @@ def integrex_sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def availity_sandbox() -> Iterator[RunningSandbox]:
-    app = availity_app.create_app(client_id=CLIENT_ID, client_secret=AVAILITY_SECRET)
+    # The reference shows one status, SUBMITTED (not final); a payer's final one follows it.
+    app = availity_app.create_app(
+        client_id=CLIENT_ID,
+        client_secret=AVAILITY_SECRET,
+        status_sequence=["SUBMITTED", "ACCEPTED"],
+    )
     with serve(app) as url:
         yield RunningSandbox(url=url, app=app)
 

@@ -7,6 +7,8 @@ import asyncio
 import httpx
 import pytest
 from partner_support import (
+    AVAILITY_SECRET,
+    CLIENT_ID,
     REQUEST_NUMBER,
     RunningSandbox,
     availity_settings_for,
@@ -23,9 +25,11 @@ from handlers.partners.availity import (
     AvailityNotFoundError,
     AvailityParameterViolationsError,
     AvailityRateLimitedError,
+    AvailityRequestRejectedError,
     AvailityStatusPendingError,
     AvailitySubmissionUnconfirmedError,
     AvailityTimeoutError,
+    availity_error_reasons,
     parse_submission,
 )
 from handlers.partners.availity_submission import Payer
@@ -38,24 +42,24 @@ async def test_attachment_is_submitted_and_polled_to_its_final_status(
     status = await availity_client.wait_for_final_status(request_id)
 
     assert isinstance(request_id, int)
-    assert status.status == "SUBMITTED"
-    assert status.final is True
+    assert status.status == "ACCEPTED"
+    assert (status.final, status.accepted) == (True, True)
     assert await availity_sandbox.submissions() == {"total": 1, "by_key": {REQUEST_NUMBER: 1}}
     assert await availity_sandbox.responses("attachment.status") == {"200": 2}
 
 
-async def test_one_status_poll_reports_pending_as_not_final(
+async def test_submitted_the_answer_right_after_the_post_is_not_final(
     availity_client: AvailityClient,
 ) -> None:
     request_id = await availity_client.submit_attachment(sample_submission())
     status = await availity_client.attachment_status(request_id)
-    assert (status.status, status.final) == ("PENDING", False)
+    assert (status.status, status.final, status.accepted) == ("SUBMITTED", False, False)
 
 
 async def test_unknown_status_values_are_not_final_until_a_known_one(
     availity_client: AvailityClient, availity_sandbox: RunningSandbox
 ) -> None:
-    await availity_sandbox.configure(status_sequence=["PENDING", "IN_TRANSIT", "ACCEPTED"])
+    await availity_sandbox.configure(status_sequence=["SUBMITTED", "IN_TRANSIT", "ACCEPTED"])
     request_id = await availity_client.submit_attachment(sample_submission())
 
     status = await availity_client.wait_for_final_status(request_id)
@@ -67,7 +71,7 @@ async def test_unknown_status_values_are_not_final_until_a_known_one(
 async def test_unknown_status_until_the_deadline_raises_pending_with_the_id(
     availity_client: AvailityClient, availity_sandbox: RunningSandbox
 ) -> None:
-    await availity_sandbox.configure(status_sequence=["PENDING", "SOMETHING_NEW"])
+    await availity_sandbox.configure(status_sequence=["SUBMITTED", "SOMETHING_NEW"])
     request_id = await availity_client.submit_attachment(sample_submission())
 
     with pytest.raises(AvailityStatusPendingError) as caught:
@@ -312,3 +316,55 @@ async def test_sandbox_answers_429_over_the_plan_rate(availity_sandbox: RunningS
             for _ in range(4)
         ]
     assert 429 in codes
+
+
+async def test_the_token_endpoint_takes_credentials_in_the_form_body_only(
+    availity_sandbox: RunningSandbox,
+) -> None:
+    async with httpx.AsyncClient(base_url=availity_sandbox.url) as http:
+        basic = await http.post(
+            "/v1/token",
+            data={"grant_type": "client_credentials", "scope": "hipaa"},
+            auth=(CLIENT_ID, AVAILITY_SECRET),
+        )
+        form = await http.post(
+            "/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": CLIENT_ID,
+                "client_secret": AVAILITY_SECRET,
+                "scope": "hipaa",
+            },
+        )
+    assert (basic.status_code, form.status_code) == (401, 200)
+
+
+async def test_availitys_general_error_body_becomes_reasons_without_values(
+    availity_sandbox: RunningSandbox,
+) -> None:
+    await availity_sandbox.fault(kind="error", status=400, endpoint="attachment.submit")
+    settings = availity_settings_for(availity_sandbox.url, retry_max_attempts=1)
+    async with AvailityClient(settings=settings) as client:
+        with pytest.raises(AvailityRequestRejectedError) as caught:
+            await client.submit_attachment(sample_submission())
+    assert caught.value.reasons == ("availity: Service error (reason code 400)",)
+
+
+def test_every_error_of_the_general_body_is_named_by_its_field() -> None:
+    body = {
+        "statusCode": "400",
+        "reasonCode": "21",
+        "userMessage": "The request is invalid.",
+        "developerMessage": "patient.lastName=Ochoa failed a check",
+        "errors": [
+            {"code": "7", "errorMessage": "is required", "field": "encounter.serviceFrom"},
+            {"code": "8", "errorMessage": "is not allowed", "field": "payloads", "index": 1},
+        ],
+    }
+    reasons = availity_error_reasons(httpx.Response(400, json=body))
+    assert reasons == (
+        "availity: The request is invalid. (reason code 21)",
+        "encounter.serviceFrom: is required",
+        "payloads[1]: is not allowed",
+    )
+    assert not any("Ochoa" in reason for reason in reasons), "the developer message may echo PHI"

@@ -15,6 +15,7 @@ from handlers.partners.integrex import (
     IntegrexAuthError,
     IntegrexCircuitOpenError,
     IntegrexClient,
+    IntegrexInquiryUnconfirmedError,
     IntegrexRateLimitedError,
     IntegrexRequestRejectedError,
     IntegrexResultNotFoundError,
@@ -76,6 +77,7 @@ async def test_claim_status_round_trip_reads_the_reference_result(
 
 
 async def test_env_header_comes_from_settings(integrex_sandbox: RunningSandbox) -> None:
+    await integrex_sandbox.configure(production=True)  # a sandbox playing the production service
     async with IntegrexClient(
         settings=integrex_settings_for(integrex_sandbox.url, env="P")
     ) as client:
@@ -261,11 +263,18 @@ async def test_retries_stop_when_the_time_budget_is_spent(
     assert await integrex_sandbox.responses("claim_info.submit") == {"429": 1}
 
 
-async def test_slow_answer_times_out_and_is_retried(integrex_sandbox: RunningSandbox) -> None:
-    await integrex_sandbox.fault(kind="slow", delay_seconds=1.5, endpoint="claim_info.submit")
+async def test_an_inquiry_sent_without_an_answer_is_unconfirmed_and_never_sent_again(
+    integrex_sandbox: RunningSandbox,
+) -> None:
+    # Integrex created (and billed) the inquiry, then answered too late.
+    await integrex_sandbox.fault(
+        kind="slow", delay_seconds=1.5, endpoint="claim_info.submit", after_processing=True
+    )
     settings = integrex_settings_for(integrex_sandbox.url, timeout_seconds=0.5)
     async with IntegrexClient(settings=settings) as client:
-        assert await client.submit_claim_status(reference_request())
+        with pytest.raises(IntegrexInquiryUnconfirmedError) as caught:
+            await client.submit_claim_status(reference_request())
+    assert not caught.value.retriable
     assert (await integrex_sandbox.submissions())["total"] == 1
 
 
@@ -355,3 +364,31 @@ def test_client_refuses_to_start_without_its_secret(integrex_sandbox: RunningSan
 
 async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+@pytest.mark.parametrize("env", ["P"])
+async def test_a_client_sending_the_production_env_to_the_test_service_is_refused(
+    env: str, integrex_sandbox: RunningSandbox
+) -> None:
+    settings = integrex_settings_for(integrex_sandbox.url, env=env, retry_max_attempts=1)
+    async with IntegrexClient(settings=settings) as client:
+        with pytest.raises(IntegrexAuthError) as caught:
+            await client.submit_claim_status(reference_request())
+    assert caught.value.status_code == 403
+    assert (await integrex_sandbox.submissions())["total"] == 0
+
+
+async def test_a_429_counts_against_the_circuit_and_opens_it(
+    integrex_sandbox: RunningSandbox,
+) -> None:
+    await integrex_sandbox.fault(kind="error", status=429, count=2, endpoint="claim_info.submit")
+    settings = integrex_settings_for(
+        integrex_sandbox.url, retry_max_attempts=1, circuit_failure_threshold=2
+    )
+    async with IntegrexClient(settings=settings) as client:
+        for _ in range(2):
+            with pytest.raises(IntegrexRateLimitedError):
+                await client.submit_claim_status(reference_request())
+        with pytest.raises(IntegrexCircuitOpenError):
+            await client.submit_claim_status(reference_request())
+    assert await integrex_sandbox.responses("claim_info.submit") == {"429": 2}

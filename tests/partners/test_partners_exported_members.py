@@ -32,6 +32,7 @@ EXPECTED = {
     "IntegrexCircuitOpenError",
     "IntegrexClient",
     "IntegrexError",
+    "IntegrexInquiryUnconfirmedError",
     "IntegrexProtocolError",
     "IntegrexRateLimitedError",
     "IntegrexRequestRejectedError",
@@ -58,7 +59,7 @@ def test_every_exported_error_has_its_retry_decision_on_the_type() -> None:
         if isinstance(getattr(handlers.partners, name), type)
         and issubclass(getattr(handlers.partners, name), PartnerError)
     ]
-    assert len(errors) == 26
+    assert len(errors) == 27
     retriable = {e.__name__ for e in errors if e.retriable}
     assert retriable == {
         "AvailityCircuitOpenError",

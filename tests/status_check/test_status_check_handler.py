@@ -150,9 +150,10 @@ async def test_a_restarted_handler_resumes_polling_by_the_recorded_id(
     try:
         store = StatusCheckStore(engine)
         await store.begin(command)
+        [lease] = await store.claim_due(lane="production", limit=1, lease_seconds=0)
         async with IntegrexClient(settings=integrex_settings(integrex_sandbox.url)) as client:
             request_id = await client.submit_claim_status(inquiry_for(command))
-        await store.submitted(command.command_id, request_id)
+        await store.submitted(lease, request_id, poll_after=0)
     finally:
         await engine.dispose()
 
@@ -172,7 +173,8 @@ async def test_an_id_integrex_no_longer_knows_is_asked_about_again(
     try:
         store = StatusCheckStore(engine)
         await store.begin(command)
-        await store.submitted(command.command_id, "an-expired-id")
+        [lease] = await store.claim_due(lane="production", limit=1, lease_seconds=0)
+        await store.submitted(lease, "an-expired-id", poll_after=0)
     finally:
         await engine.dispose()
 
@@ -231,7 +233,7 @@ async def test_a_failing_partner_still_yields_one_inquiry_and_an_answer(
         assert len(integrex_sandbox.tokens_issued()) >= 2
 
 
-async def test_a_partner_down_past_the_clients_budget_is_retried_by_the_runtime(
+async def test_a_partner_down_for_a_while_is_retried_by_the_timer_within_its_budget(
     kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     await integrex_sandbox.fault(kind="error", status=503, count=7, endpoint="claim_info.submit")
@@ -330,3 +332,40 @@ async def test_the_handler_process_serves_its_integrex_metrics_without_phi_or_se
     assert INTEGREX_SECRET not in metrics
     for value in PHI_VALUES:
         assert value not in metrics
+
+
+async def test_an_inquiry_sent_without_an_answer_is_reported_unknown_and_never_sent_again(
+    kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Integrex created (and billed) the inquiry, then answered after our timeout.
+    await integrex_sandbox.fault(
+        kind="slow", delay_seconds=2.0, after_processing=True, endpoint="claim_info.submit"
+    )
+    command = status_check()
+    async with status_checks(
+        kafka, topics, sqlite_url, integrex_sandbox, tmp_path, timeout_seconds=0.5
+    ):
+        result = await ask(kafka, topics, command)
+        await kafka.send_command(topics.status_check_requests, command)
+        await kafka.wait_for(topics.status_check_results, StatusCheckResult, count=2)
+
+    assert result.outcome == "timed_out"
+    assert result.detail is not None
+    assert "did not confirm" in result.detail
+    assert await integrex_sandbox.submissions() == {command.claim.submission_number: 1}
+
+
+async def test_a_production_lane_handler_leaves_test_lane_inquiries_alone(
+    kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    await prepare_database(sqlite_url)
+    engine = create_engine(DatabaseSettings(url=SecretStr(sqlite_url)))
+    try:
+        await StatusCheckStore(engine).begin(status_check(), lane="test")
+    finally:
+        await engine.dispose()
+    command = status_check()
+    async with status_checks(kafka, topics, sqlite_url, integrex_sandbox, tmp_path):
+        await ask(kafka, topics, command)
+
+    assert await integrex_sandbox.submissions() == {command.claim.submission_number: 1}
