@@ -54,13 +54,16 @@ async def _wait(condition: Callable[[], Awaitable[bool]], *, within: float) -> N
 async def test_router_killed_mid_batch_publishes_each_claim_message_exactly_once(
     router_kafka: RouterKafka, group: str, sample_payload: dict[str, Any]
 ) -> None:
-    log_ids = [str(uuid.uuid4()) for _ in range(WEBHOOKS)]
-    await router_kafka.publish(
-        [webhook(sample_payload, log_id=log_id, claims=CLAIMS_PER_WEBHOOK) for log_id in log_ids]
-    )
-    expected = {
-        message_id(log_id, 0, 0, c) for log_id in log_ids for c in range(CLAIMS_PER_WEBHOOK)
-    }
+    log_ids: list[str] = []
+
+    async def publish_more() -> None:
+        more = [str(uuid.uuid4()) for _ in range(WEBHOOKS)]
+        log_ids.extend(more)
+        await router_kafka.publish(
+            [webhook(sample_payload, log_id=log_id, claims=CLAIMS_PER_WEBHOOK) for log_id in more]
+        )
+
+    await publish_more()
     webhook_topic = router_kafka.topics().webhook_payment_batch
     claim_topic = router_kafka.topics().claim_payments
 
@@ -76,9 +79,13 @@ async def test_router_killed_mid_batch_publishes_each_claim_message_exactly_once
             if any(written[p] > stable[p] for p in written):
                 return True
             first.send_signal(signal.SIGCONT)
+            # A fast router may route everything between two looks: give it more to route.
+            ends = await router_kafka.end_offsets(webhook_topic)
+            if await router_kafka.group_offsets(group, webhook_topic) == ends:
+                await publish_more()
             return False
 
-        await _wait(frozen_in_a_transaction, within=60)
+        await _wait(frozen_in_a_transaction, within=120)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -99,6 +106,9 @@ async def test_router_killed_mid_batch_publishes_each_claim_message_exactly_once
         _, stderr = second.communicate(timeout=30)
     assert second.returncode == 0, stderr.decode()
 
+    expected = {
+        message_id(log_id, 0, 0, c) for log_id in log_ids for c in range(CLAIMS_PER_WEBHOOK)
+    }
     records = await router_kafka.read_all(claim_topic)
     counts = Counter(header(record, HEADERS.MESSAGE_ID) for record in records)
     assert set(counts) == expected
