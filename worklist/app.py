@@ -31,7 +31,12 @@ from handlers.ledger.store import ClaimLedger
 from worklist import pages
 from worklist.audit import AccessLog
 from worklist.context import WorklistContext
-from worklist.errors import AccessDeniedError, SignInRequiredError, WorklistError
+from worklist.errors import (
+    AccessDeniedError,
+    SignInFailedError,
+    SignInRequiredError,
+    WorklistError,
+)
 from worklist.messages import WorklistTopics
 from worklist.middleware import RequestLog, SecurityHeaders
 from worklist.presentation import install_filters
@@ -67,6 +72,12 @@ async def _callback(request: Request) -> Response:
     target = _safe_next(request.session.get("next"))
     try:
         person = await context.identity.complete(request)
+    except SignInFailedError:
+        end_session(request)
+        await context.access_log.record(
+            pages.access(request, "anonymous", "sign_in", "worklist", outcome="refused")
+        )
+        raise
     except AccessDeniedError as refused:
         end_session(request)
         await context.access_log.record(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 
 from claimflow.devstack.browser import headless_chromium
@@ -49,7 +50,8 @@ def test_a_poster_signs_in_opens_the_review_queue_and_a_claim_and_adds_a_note(
     assert len(rows) == 12
     assert "choose the one this payment pays" in browser.page_source
     browser.get(f"{worklist.url}/queues/denied")
-    browser.find_element(By.CSS_SELECTOR, "table.items tbody a").click()
+    browser.find_element(By.TAG_NAME, "body").send_keys("j")  # the first item, by keyboard
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
     wait(browser).until(ready.presence_of_element_located((By.ID, "timeline")))
     assert "Status: denied" in browser.find_element(By.TAG_NAME, "h1").text
     browser.find_element(By.ID, "note").send_keys("Appeal sent with the operative report")
