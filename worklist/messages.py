@@ -1,6 +1,7 @@
 """What the worklist publishes (through the ledger's outbox): decisions and access records.
 
-Topics ``<prefix>worklist.decisions`` and ``<prefix>worklist.access``. Access records carry
+Topics ``<prefix>worklist.decisions.v1`` and ``<prefix>worklist.access.v1`` (router/topics.py's
+contract; the worklist is people's work, so it writes the production lane). Access records carry
 identifiers only: who (the identity provider's subject), what, which claim ids, when, from
 where.
 """
@@ -11,6 +12,8 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from router.topics import TopicSet
 
 __all__ = ["AccessRecordMessage", "ClaimNoteMessage", "WorklistTopics"]
 
@@ -26,11 +29,11 @@ class WorklistTopics(BaseModel):
 
     @property
     def decisions(self) -> str:
-        return f"{self.prefix}worklist.decisions"
+        return TopicSet(prefix=self.prefix).worklist_decisions
 
     @property
     def access(self) -> str:
-        return f"{self.prefix}worklist.access"
+        return TopicSet(prefix=self.prefix).worklist_access
 
 
 class ClaimNoteMessage(_Contract):

@@ -269,7 +269,7 @@ async def test_pages_with_phi_are_audited_without_phi_and_no_phi_reaches_logs_or
         published = [
             m.value
             for m in await unit.session.scalars(select(OutboxMessage))
-            if m.topic == "claimflow.worklist.access"
+            if m.topic == "claimflow.worklist.access.v1"
         ]
     assert len(published) == len(records)
     for value in phi:
