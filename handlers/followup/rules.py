@@ -6,14 +6,24 @@ when every condition of its ``when`` holds and no condition of its ``unless`` do
 condition is a list, and holds when the claim payment has any of its values. Every rule that
 fires yields one decision; a claim payment can have several (one per rule).
 
-Conditions: ``outcome`` (paid_in_full, partially_paid, denied, reversed, forwarded,
-not_our_claim, predetermination, unmatched, needs_review), ``claim_status`` (the 835 code such
-as "4", or its meaning such as "denied"), ``carc`` (adjustment reason codes, from codes or the
-official text), ``rarc`` (remark codes), ``reason_text`` (words in an adjustment's Reason),
-``match`` (matched, needs_review, unmatched), ``reconciliation`` (balanced, difference) and
-``transaction`` (balanced, difference: the payment's transaction total). Rules with a
+Actions: ``status_check`` (an Integrex claim status inquiry), ``attachment`` (an Availity
+attachment with the rule's LOINC documents) and ``work_by_hand`` (an item for billing staff,
+naming the reason; no partner command).
+
+Conditions: ``outcome`` (paid_in_full, partially_paid, patient_responsibility, denied,
+reversed, forwarded, not_our_claim, predetermination, unmatched, needs_review),
+``claim_status`` (the 835 code such as "4", or its meaning such as "denied"), ``carc``
+(adjustment reason codes, from codes or the official text), ``rarc`` (remark codes),
+``reason_text`` (words in an adjustment's Reason), ``match`` (matched, needs_review,
+unmatched), ``reconciliation`` (balanced, difference), ``transaction`` (balanced,
+difference: the payment's transaction total) and ``flag`` (negative_payment,
+possible_duplicate, reversal_without_original, credit_balance, overpayment,
+reconciliation_difference, unknown_status). Rules with a
 ``transaction`` condition are decided once every claim of the transaction has arrived, for each
 matched claim of it; the others as each claim payment arrives.
+
+No denial falls through: a ``denied`` payment for which no rule fires gets the built-in
+``denial-not-covered`` decision (work by hand, naming the denial's reason codes).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from handlers.ledger.codes import ClaimStatus, carc_code, claim_status
 
 __all__ = [
     "DEFAULT_RULES_FILE",
+    "DENIAL_FALLBACK_RULE",
     "Conditions",
     "Decision",
     "FollowUpFacts",
@@ -42,7 +53,9 @@ __all__ = [
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("default-rules.yaml")
 
-Action = Literal["status_check", "attachment"]
+Action = Literal["status_check", "attachment", "work_by_hand"]
+
+DENIAL_FALLBACK_RULE = "denial-not-covered"
 
 
 class RulesError(ConfigurationError):
@@ -60,6 +73,7 @@ class Conditions(BaseModel):
     match: list[Literal["matched", "needs_review", "unmatched"]] | None = None
     reconciliation: list[Literal["balanced", "difference"]] | None = None
     transaction: list[Literal["balanced", "difference"]] | None = None
+    flag: list[str] | None = None
 
     @field_validator("claim_status")
     @classmethod
@@ -120,6 +134,7 @@ class FollowUpFacts:
     match: str
     reconciled: bool
     transaction_balanced: bool | None = None
+    flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,8 @@ def _holds(c: Conditions, f: FollowUpFacts) -> bool:
             checks.append(False)
         else:
             checks.append(("balanced" if f.transaction_balanced else "difference") in c.transaction)
+    if c.flag is not None:
+        checks.append(bool(f.flags & set(c.flag)))
     return all(checks)
 
 
@@ -166,6 +183,16 @@ def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
             continue
         if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
             out.append(Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)))
+    if not out and facts.outcome == "denied" and facts.transaction_balanced is None:
+        codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
+        out.append(
+            Decision(
+                "work_by_hand",
+                DENIAL_FALLBACK_RULE,
+                f"denied ({codes}) and no rule decides what to do: work it by hand",
+                (),
+            )
+        )
     return out
 
 

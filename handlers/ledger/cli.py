@@ -25,8 +25,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     claim = subparsers.add_parser("claim", help="one claim of the ledger")
     claim_commands = claim.add_subparsers(dest="claim_command", required=True, metavar="COMMAND")
-    show = claim_commands.add_parser("show", help="print a claim's history as a timeline")
+    show = claim_commands.add_parser(
+        "show", help="print a claim: money per payer, payments and its timeline"
+    )
     show.add_argument("id", metavar="ID", help="claim number or ledger id")
+    show.add_argument(
+        "--json",
+        action="store_true",
+        help="print the claim as JSON (schema docs/schemas/claim-view.v1.json)",
+    )
     show.set_defaults(run=_show)
 
     db = subparsers.add_parser("db", help="the claims ledger database")
@@ -102,10 +109,10 @@ def _import(args: argparse.Namespace) -> int:
     return asyncio.run(import_claims(load_settings(), args.file))
 
 
-async def _show_claim(settings: Any, reference: str) -> str | None:
+async def _show_claim(settings: Any, reference: str, *, as_json: bool = False) -> str | None:
+    from handlers.ledger.claim_view import claim_view, render_claim_view
     from handlers.ledger.database import create_engine
     from handlers.ledger.store import ClaimLedger
-    from handlers.ledger.timeline import render_timeline
 
     engine = create_engine(settings.database)
     try:
@@ -113,8 +120,10 @@ async def _show_claim(settings: Any, reference: str) -> str | None:
         claim = await ledger.find_claim(reference)
         if claim is None:
             return None
-        events, _, follow_ups, _ = await ledger.history(claim.id)
-        return render_timeline(claim, events, follow_ups)
+        view = await claim_view(ledger, claim)
+        if as_json:
+            return view.model_dump_json(by_alias=True, indent=2)
+        return render_claim_view(view)
     finally:
         await engine.dispose()
 
@@ -122,7 +131,7 @@ async def _show_claim(settings: Any, reference: str) -> str | None:
 def _show(args: argparse.Namespace) -> int:
     from claimflow.settings import load_settings
 
-    text = asyncio.run(_show_claim(load_settings(), args.id))
+    text = asyncio.run(_show_claim(load_settings(), args.id, as_json=args.json))
     if text is None:
         print(f"claimflow: no claim {args.id!r} in the ledger", file=sys.stderr)
         return 1

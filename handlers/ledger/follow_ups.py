@@ -2,7 +2,9 @@
 
 Each decision of the rules (``handlers.followup.rules``) becomes a ``FollowUp`` row, a
 timeline event and a command in the outbox: a ``StatusCheckRequest`` on
-``status_check_requests`` or an ``AttachmentRequest`` on ``attachment_requests``. The command
+``status_check_requests`` or an ``AttachmentRequest`` on ``attachment_requests``. A
+``work_by_hand`` decision is a worklist item for billing staff: the row and the timeline event,
+no command. The command
 id is derived from the claim, the action, the rule and the triggering message, so deciding
 again (a redelivery, a restart) adds nothing and re-publishes the same id.
 """
@@ -26,7 +28,11 @@ from router.topics import TopicSet
 
 __all__ = ["FollowUpContext", "FollowUps", "follow_up_claim"]
 
-_ACTION_WORDS = {"status_check": "claim status check", "attachment": "attachment"}
+_ACTION_WORDS = {
+    "status_check": "claim status check",
+    "attachment": "attachment",
+    "work_by_hand": "work by hand",
+}
 
 
 def follow_up_claim(claim: Claim, control_number: str | None) -> FollowUpClaim:
@@ -96,12 +102,15 @@ class FollowUps:
             documents = (
                 f" (LOINC {', '.join(decision.loinc_codes)})" if decision.loinc_codes else ""
             )
+            verb = "for billing staff" if decision.action == "work_by_hand" else "requested"
             unit.event(
                 claim.id,
                 "follow-up",
-                f"{what} requested{documents}: {decision.reason} [rule {decision.rule}]",
+                f"{what} {verb}{documents}: {decision.reason} [rule {decision.rule}]",
                 message_id=ctx.trigger_message_id,
             )
+            if decision.action == "work_by_hand":
+                continue  # a worklist item: no partner command
             subject = follow_up_claim(claim, ctx.control_number)
             if decision.action == "attachment":
                 command: AttachmentRequest | StatusCheckRequest = AttachmentRequest(

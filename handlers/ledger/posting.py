@@ -6,25 +6,34 @@
    before under another id (the payer sent the same remittance twice) is recorded as a
    duplicate and changes nothing else;
 2. reconcile (exact Decimal), match, classify;
-3. a matched payment is posted to its claim (a reversal undoes the payment it reverses), an
-   ambiguous one parked for review, an unmatched one parked until its claim arrives;
-4. the follow-up rules decide; the result and the commands go to the outbox;
-5. when the last claim of a delivery arrives, each transaction's total is checked.
+3. a matched payment is posted to its claim (a reversal undoes the payment it names), unless
+   it must be *held* for a person: a possible duplicate (same payer, payer claim number,
+   amounts and service lines as a payment standing on the claim, under another check), a
+   reversal of a payment the ledger does not have, a negative payment without a reversal. An
+   ambiguous match is parked for review, an unmatched payment parked until its claim arrives;
+4. the claim's money is recomputed from its posted payments (``claim_money``: per payer, the
+   patient's share as the latest adjudicating payer says, open balance, status; a credit
+   balance is flagged);
+5. the follow-up rules decide; the result and the commands go to the outbox;
+6. when the last claim of a delivery arrives, each transaction's total is checked.
 
-:meth:`Poster.add_claim` adds a claim and posts the parked payments that were waiting for it.
+:meth:`Poster.add_claim` adds a claim and matches again every payment parked unmatched or for
+review that it may resolve: posted once its claim is on file, review candidates re-ranked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from handlers.followup.rules import Decision, FollowUpFacts, RuleSet
-from handlers.ledger.codes import AdjustmentGroup
+from handlers.ledger.claim_money import claim_money
+from handlers.ledger.codes import AdjustmentGroup, adjustment_group, carc_code, payer_rank
 from handlers.ledger.follow_ups import FollowUpContext, FollowUps
 from handlers.ledger.intake import NewClaim
 from handlers.ledger.matching import (
@@ -32,13 +41,13 @@ from handlers.ledger.matching import (
     MatchResult,
     MatchStatus,
     PaymentKeys,
+    fold_name,
     match_payment,
     normalise_key,
-    normalise_name,
 )
 from handlers.ledger.messages import Amounts, ClaimReconciliationResult, difference_items, money
 from handlers.ledger.outbox import enqueue
-from handlers.ledger.outcome import Classification, Outcome, classify
+from handlers.ledger.outcome import Classification, Outcome, classify, prior_payer_amount
 from handlers.ledger.reconciliation import ClaimReconciliation, Difference, reconcile_claim
 from handlers.ledger.store import LedgerUnit
 from handlers.ledger.tables import (
@@ -54,7 +63,7 @@ from handlers.runtime.message import derive_message_id
 from router.messages import ClaimPaymentMessage
 from router.topics import TopicSet
 
-__all__ = ["Poster", "PostingResult", "fingerprint"]
+__all__ = ["Poster", "PostingResult", "fingerprint", "payer_of", "payment_key"]
 
 _PAYER_REQUEST_TYPES = ("tracking", "attachment", "request")
 
@@ -69,6 +78,59 @@ def fingerprint(message: ClaimPaymentMessage) -> str:
     }
     canonical = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha256(canonical).hexdigest()
+
+
+def payer_of(message: ClaimPaymentMessage) -> tuple[str | None, str | None]:
+    """The paying payer's key (its first identifier, else its folded name) and name."""
+    submitter = message.transaction.submitter
+    if submitter is None:
+        return None, None
+    ident = next((i.id for i in submitter.identifiers if i.id), None)
+    key = normalise_key(ident) if ident else fold_name(submitter.name)
+    return key or None, submitter.name
+
+
+def _amount(value: Decimal | None) -> str:
+    return "-" if value is None else format(value.normalize(), "f")
+
+
+def payment_key(message: ClaimPaymentMessage, payer: str | None) -> str:
+    """Payer, payer claim number (else our claim number), amounts and service lines: the
+    content two payments share when one may be a duplicate of the other, whatever check or
+    EFT trace carried them."""
+    c = message.claim
+
+    def adjustments(items: Sequence[object]) -> list[list[str]]:
+        out = []
+        for a in items:
+            amount = getattr(a, "amount", None)
+            reason = getattr(a, "reason", None)
+            group = adjustment_group(getattr(a, "type", None)).value
+            out.append(
+                [group, carc_code(reason) or (reason or "").strip().upper(), _amount(amount)]
+            )
+        return sorted(out)
+
+    content = [
+        payer or "",
+        normalise_key(c.control_number) or normalise_key(c.submission_number),
+        _amount(c.charged_amount),
+        _amount(c.payment_amount),
+        _amount(c.patient_responsibility_amount),
+        adjustments(c.adjustments),
+        [
+            [_amount(s.charged_amount), _amount(s.payment_amount), adjustments(s.adjustments)]
+            for s in c.services
+        ],
+    ]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+_HOLD_WORDS = {
+    "possible_duplicate": "possible duplicate",
+    "reversal_without_original": "reversal of a payment the ledger does not have",
+    "negative_payment": "negative payment without a reversal",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +195,22 @@ class Poster:
         receipt.outcome = cls.outcome.value
         receipt.claim_id = match.claim_id if match.matched else None
         claim = await unit.claim(match.claim_id) if match.claim_id is not None else None
+        flags = list(cls.flags)
         if claim is not None and match.matched and cls.outcome is not Outcome.NEEDS_REVIEW:
-            receipt.state = await self._apply(unit, claim, message, rec, cls, match)
+            receipt.state = await self._apply(unit, claim, message, rec, cls, match, flags)
+        elif claim is not None and match.matched:
+            receipt.state = await self._hold(
+                unit, message, claim, "negative_payment", note=cls.reason
+            )
         else:
             receipt.state = await self._park(unit, message, match, cls)
+        if receipt.state == "review" and cls.outcome is not Outcome.NEEDS_REVIEW:
+            held = next((_HOLD_WORDS[f] for f in flags if f in _HOLD_WORDS), "a person decides")
+            cls = dataclasses.replace(
+                cls, outcome=Outcome.NEEDS_REVIEW, reason=f"held for review: {held}"
+            )
+            receipt.outcome = cls.outcome.value
+        cls = dataclasses.replace(cls, flags=tuple(flags))
         if again:
             parked = await unit.parked(mid)
             if parked is not None and receipt.state in ("applied", "recorded"):
@@ -213,6 +287,7 @@ class Poster:
         rec: ClaimReconciliation,
         cls: Classification,
         match: MatchResult,
+        flags: list[str],
     ) -> str:
         c = message.claim
         mid = message.message_id
@@ -230,8 +305,40 @@ class Poster:
                 message_id=mid,
             )
             return "recorded"
+        payer_key, payer_name = payer_of(message)
+        key: str | None = None
+        earlier: AppliedPayment | None = None
+        if cls.outcome is Outcome.REVERSED:
+            earlier = await unit.reversible_payment(claim.id, c.control_number, rec.paid)
+            if earlier is None:
+                flags.append("reversal_without_original")
+                return await self._hold(
+                    unit,
+                    message,
+                    claim,
+                    "reversal_without_original",
+                    note=f"a reversal of {money(rec.paid)}{by}{ref} names no payment posted "
+                    "to this claim; held so that paid and the patient's share never go below "
+                    "zero",
+                )
+        else:
+            key = payment_key(message, payer_key)
+            same = await unit.posted_with_payment_key(claim.id, key)
+            if same is not None and same.message_id != mid:
+                flags.append("possible_duplicate")
+                return await self._hold(
+                    unit,
+                    message,
+                    claim,
+                    "possible_duplicate",
+                    related=same.message_id,
+                    note=f"same payer, payer claim number, amounts and service lines as "
+                    f"payment #{same.id} (message {same.message_id}, paid "
+                    f"{money(same.paid_amount)}) already posted",
+                )
+        prior = prior_payer_amount(rec)
         pr_lines = rec.adjusted_in(AdjustmentGroup.PR)
-        other_adjusted = rec.adjusted - pr_lines
+        other_adjusted = rec.adjusted - pr_lines - prior
         applied = AppliedPayment(
             message_id=mid,
             claim_id=claim.id,
@@ -256,17 +363,18 @@ class Poster:
             match_confidence=match.confidence,
             paid_at=_at(message.payment_date_time),
             applied_at=self.now(),
+            payer_key=payer_key,
+            payer_name=payer_name,
+            payer_rank=payer_rank(c.status),
+            prior_payer_amount=prior,
+            payment_key=key,
         )
         unit.add(applied)
         await unit.flush()
-        if cls.outcome is Outcome.REVERSED:
-            earlier = await unit.reversible_payment(claim.id, c.control_number, rec.paid)
-            if earlier is not None:
-                earlier.reversed_by_id = applied.id
-                applied.reverses_id = earlier.id
-                what = f"reverses payment #{earlier.id} of {money(earlier.paid_amount)}"
-            else:
-                what = "reverses no payment found in the ledger"
+        if cls.outcome is Outcome.REVERSED and earlier is not None:
+            earlier.reversed_by_id = applied.id
+            applied.reverses_id = earlier.id
+            what = f"reverses payment #{earlier.id} of {money(earlier.paid_amount)}"
             unit.event(
                 claim.id,
                 "reversed",
@@ -284,12 +392,103 @@ class Poster:
             )
         if rec.adjustments:
             unit.event(claim.id, "adjusted", _adjustments_text(rec), message_id=mid)
-        claim.paid_amount += rec.paid
-        claim.patient_responsibility += rec.patient_responsibility
-        claim.adjusted_amount += other_adjusted
-        claim.status = cls.outcome.value
-        claim.updated_at = self.now()
+        await self._settle(unit, claim, flags, mid)
         return "applied"
+
+    async def _settle(self, unit: LedgerUnit, claim: Claim, flags: list[str], mid: str) -> None:
+        """Recompute the claim's money from its posted payments; flag a credit balance."""
+        await unit.flush()
+        money_ = claim_money(claim.charged_amount, await unit.posted_payments(claim.id))
+        claim.paid_amount = money_.paid
+        claim.patient_responsibility = money_.patient_share
+        claim.adjusted_amount = money_.adjusted
+        claim.status = money_.status(claim.status, self.tolerance)
+        claim.updated_at = self.now()
+        payers = "; ".join(
+            f"{m.name or m.payer} ({_RANK_WORDS.get(m.rank, f'payer {m.rank}')}) paid "
+            f"{money(m.paid)}, patient {money(m.patient_responsibility)}, adjusted "
+            f"{money(m.adjusted)}"
+            + (f", prior payer {money(m.prior_payer)}" if m.prior_payer else "")
+            for m in money_.payers
+        )
+        unit.event(
+            claim.id,
+            "balance",
+            f"balance: charged {money(money_.charged)} = paid {money(money_.paid)} + patient "
+            f"share {money(money_.patient_share)} + adjusted {money(money_.adjusted)} + open "
+            f"{money(money_.open)}; status {claim.status.replace('_', ' ')}"
+            + (f"; per payer: {payers}" if payers else ""),
+            message_id=mid,
+        )
+        if money_.open < -self.tolerance:
+            flags.append("credit_balance")
+            unit.event(
+                claim.id,
+                "overpaid",
+                f"credit balance {money(-money_.open)}: the payments exceed what the claim may "
+                "receive",
+                message_id=mid,
+            )
+
+    async def _park_row(
+        self,
+        unit: LedgerUnit,
+        message: ClaimPaymentMessage,
+        reason: str,
+        candidates: Sequence[int],
+        *,
+        claim_id: int | None = None,
+        related: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        demographics = message.patient.demographics if message.patient else None
+        last = fold_name(demographics.last_name if demographics else None) or None
+        parked = await unit.parked(message.message_id)
+        if parked is None:
+            unit.add(
+                ParkedPayment(
+                    message_id=message.message_id,
+                    reason=reason,
+                    submission_key=normalise_key(message.claim.submission_number),
+                    control_key=normalise_key(message.claim.control_number),
+                    candidates=list(candidates),
+                    payload=message.model_dump_json(by_alias=True),
+                    parked_at=self.now(),
+                    patient_last_key=last,
+                    claim_id=claim_id,
+                    related_message_id=related,
+                    note=note,
+                )
+            )
+        else:
+            parked.reason = reason
+            parked.candidates = list(candidates)
+            parked.patient_last_key = last
+            parked.claim_id = claim_id
+            parked.related_message_id = related
+            parked.note = note
+
+    async def _hold(
+        self,
+        unit: LedgerUnit,
+        message: ClaimPaymentMessage,
+        claim: Claim,
+        reason: str,
+        *,
+        note: str,
+        related: str | None = None,
+    ) -> str:
+        """Keep a matched payment off the claim's money until a person decides."""
+        await self._park_row(
+            unit, message, reason, [claim.id], claim_id=claim.id, related=related, note=note
+        )
+        unit.event(
+            claim.id,
+            "held",
+            f"payment held for review, not posted ({_HOLD_WORDS[reason]}): {note}",
+            message_id=message.message_id,
+        )
+        return "review"
 
     async def _park(
         self,
@@ -299,22 +498,7 @@ class Poster:
         cls: Classification,
     ) -> str:
         reason = "unmatched" if match.status is MatchStatus.UNMATCHED else "needs_review"
-        parked = await unit.parked(message.message_id)
-        if parked is None:
-            unit.add(
-                ParkedPayment(
-                    message_id=message.message_id,
-                    reason=reason,
-                    submission_key=normalise_key(message.claim.submission_number),
-                    control_key=normalise_key(message.claim.control_number),
-                    candidates=list(match.candidates),
-                    payload=message.model_dump_json(by_alias=True),
-                    parked_at=self.now(),
-                )
-            )
-        else:
-            parked.reason = reason
-            parked.candidates = list(match.candidates)
+        await self._park_row(unit, message, reason, match.candidates, note=match.reason)
         for claim_id in match.candidates:
             if not await unit.has_event(claim_id, message.message_id):
                 unit.event(
@@ -418,6 +602,7 @@ class Poster:
             match=match.status.value,
             reconciled=rec.balanced,
             transaction_balanced=transaction_balanced,
+            flags=frozenset(cls.flags),
         )
         ctx = FollowUpContext(
             trigger_message_id=message.message_id,
@@ -471,7 +656,7 @@ class Poster:
         claim = Claim(
             **new.model_dump(),
             claim_key=normalise_key(new.claim_number),
-            patient_last_key=normalise_name(new.patient_last_name) or None,
+            patient_last_key=fold_name(new.patient_last_name) or None,
             paid_amount=Decimal("0.00"),
             patient_responsibility=Decimal("0.00"),
             adjusted_amount=Decimal("0.00"),
@@ -491,19 +676,23 @@ class Poster:
             message_id=message_id,
         )
         posted = []
-        for parked in await unit.parked_for_claim(claim.claim_key):
+        for parked in await unit.parked_to_match_again(claim.claim_key, claim.patient_last_key):
+            was = "unmatched" if parked.reason == "unmatched" else "waiting for review"
             message = ClaimPaymentMessage.model_validate_json(parked.payload)
             result = await self.post_payment(unit, message, again=True)
             posted.append(result)
-            if result.state in ("applied", "recorded"):
+            if result.state in ("applied", "recorded") and result.claim_id == claim.id:
                 unit.event(
                     claim.id,
                     "matched",
-                    f"a payment parked since {parked.parked_at:%Y-%m-%d %H:%M:%SZ}, before the "
-                    "claim was known, is matched now",
+                    f"a payment parked since {parked.parked_at:%Y-%m-%d %H:%M:%SZ} ({was}) is "
+                    "matched now that this claim is on file",
                     message_id=message.message_id,
                 )
         return claim, posted
+
+
+_RANK_WORDS = {1: "primary", 2: "secondary", 3: "tertiary"}
 
 
 def _at(value: object) -> datetime | None:

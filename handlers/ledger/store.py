@@ -229,6 +229,90 @@ class LedgerUnit:
     async def flush(self) -> None:
         await self.session.flush()
 
+    # -- ledger rules (part 2) ----------------------------------------------------------
+    # Keyed queries only (by claim id, by content key, by claim key / folded name), so that a
+    # batch can prefetch them.
+    async def posted_payments(self, claim_id: int) -> list[AppliedPayment]:
+        """Every payment posted to the claim (reversals included), oldest first."""
+        rows = await self.session.scalars(
+            select(AppliedPayment)
+            .where(AppliedPayment.claim_id == claim_id)
+            .order_by(AppliedPayment.id)
+        )
+        return list(rows)
+
+    async def posted_with_payment_key(
+        self, claim_id: int, payment_key: str
+    ) -> AppliedPayment | None:
+        """A payment still standing on the claim with the same content key (a duplicate?)."""
+        return await self.session.scalar(
+            select(AppliedPayment)
+            .where(
+                AppliedPayment.claim_id == claim_id,
+                AppliedPayment.payment_key == payment_key,
+                AppliedPayment.reversed_by_id.is_(None),
+                AppliedPayment.outcome != "reversed",
+            )
+            .order_by(AppliedPayment.id)
+            .limit(1)
+        )
+
+    async def parked_to_match_again(
+        self, claim_key: str, patient_last_key: str | None
+    ) -> list[ParkedPayment]:
+        """Unresolved payments parked unmatched or for review that a new claim may resolve.
+
+        Those whose claim number is the claim's (or its truncated prefix), and, to re-rank
+        review candidates, those with the same folded patient last name.
+        """
+        keyed = [
+            ParkedPayment.submission_key == claim_key,
+            and_(
+                func.length(ParkedPayment.submission_key) >= MIN_PREFIX_LENGTH,
+                literal(claim_key).startswith(ParkedPayment.submission_key),
+            ),
+        ]
+        if patient_last_key:
+            keyed.append(ParkedPayment.patient_last_key == patient_last_key)
+        rows = await self.session.scalars(
+            select(ParkedPayment)
+            .where(
+                ParkedPayment.resolved_at.is_(None),
+                ParkedPayment.reason.in_(("unmatched", "needs_review")),
+                or_(*keyed),
+            )
+            .order_by(ParkedPayment.id)
+        )
+        return list(rows)
+
+    async def parked_for_claim_view(
+        self, claim_id: int, claim_key: str, patient_last_key: str | None
+    ) -> list[ParkedPayment]:
+        """Parked payments held against the claim or naming it as a review candidate."""
+        keyed = [ParkedPayment.claim_id == claim_id, ParkedPayment.submission_key == claim_key]
+        if patient_last_key:
+            keyed.append(ParkedPayment.patient_last_key == patient_last_key)
+        rows = await self.session.scalars(
+            select(ParkedPayment).where(or_(*keyed)).order_by(ParkedPayment.id)
+        )
+        return [p for p in rows if p.claim_id == claim_id or claim_id in (p.candidates or [])]
+
+    async def receipts_for_claim(self, claim_id: int) -> list[PaymentReceipt]:
+        rows = await self.session.scalars(
+            select(PaymentReceipt)
+            .where(PaymentReceipt.claim_id == claim_id)
+            .order_by(PaymentReceipt.received_at, PaymentReceipt.message_id)
+        )
+        return list(rows)
+
+    async def receipts_by_id(self, message_ids: Sequence[str]) -> list[PaymentReceipt]:
+        if not message_ids:
+            return []
+        rows = await self.session.scalars(
+            select(PaymentReceipt).where(PaymentReceipt.message_id.in_(list(message_ids)))
+        )
+        return list(rows)
+
 
 class ClaimLedger:
     """The claims ledger on one database; the owner of the engine disposes of it."""

@@ -3,6 +3,10 @@
 Money is stored as the exact decimal text (``"100.00"``) so that SQLite and PostgreSQL hold
 the same value and nothing passes through a float; sums are done in Python with ``Decimal``.
 Times are UTC. Patient identifiers are kept for matching only and are never logged.
+
+Every value that comes from a payment notification (numbers, codes, status text) is ``Text``:
+a payer's 120-character control number is stored as given instead of failing the insert (on
+PostgreSQL a ``VARCHAR(80)`` overflow would send the payment into retries for ever).
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ __all__ = [
 
 
 class MoneyText(TypeDecorator[Decimal]):
-    """An exact ``Decimal`` stored as its text."""
+    """An exact ``Decimal`` stored as its text (unbounded: an absurdly long amount is kept)."""
 
-    impl = String(40)
+    impl = Text()
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
@@ -126,8 +130,8 @@ class ClaimIdentifier(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    value: Mapped[str] = mapped_column(String(80))
-    value_key: Mapped[str] = mapped_column(String(80), index=True)
+    value: Mapped[str] = mapped_column(Text)
+    value_key: Mapped[str] = mapped_column(Text, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -138,11 +142,11 @@ class PaymentReceipt(Base):
 
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    delivery_id: Mapped[str] = mapped_column(String(80), index=True)
+    delivery_id: Mapped[str] = mapped_column(Text, index=True)
     transaction_index: Mapped[int] = mapped_column(Integer)
-    transaction_id: Mapped[str | None] = mapped_column(String(80))
+    transaction_id: Mapped[str | None] = mapped_column(Text)
     transaction_total: Mapped[Decimal | None] = mapped_column(MoneyText)
-    credit_or_debit: Mapped[str | None] = mapped_column(String(20))
+    credit_or_debit: Mapped[str | None] = mapped_column(Text)
     claims_in_batch: Mapped[int] = mapped_column(Integer)
     paid_amount: Mapped[Decimal] = mapped_column(MoneyText)
     state: Mapped[str] = mapped_column(String(40))
@@ -158,7 +162,7 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
 
-    delivery_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(Text, primary_key=True)
     claims_in_batch: Mapped[int] = mapped_column(Integer)
     received: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -172,8 +176,8 @@ class AppliedPayment(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
-    control_number: Mapped[str | None] = mapped_column(String(80))
-    status_text: Mapped[str | None] = mapped_column(String(200))
+    control_number: Mapped[str | None] = mapped_column(Text)
+    status_text: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(40))
     charged_amount: Mapped[Decimal | None] = mapped_column(MoneyText)
     paid_amount: Mapped[Decimal] = mapped_column(MoneyText)
@@ -186,6 +190,14 @@ class AppliedPayment(Base):
     reversed_by_id: Mapped[int | None] = mapped_column(Integer)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # ledger rules (part 2): who paid, in which coordination-of-benefits position, how much
+    # of the charge the payer says an earlier payer took care of (CARC 23), and the payment's
+    # content key (payer, claim numbers, amounts, service lines) that finds duplicates.
+    payer_key: Mapped[str | None] = mapped_column(Text)
+    payer_name: Mapped[str | None] = mapped_column(Text)
+    payer_rank: Mapped[int] = mapped_column(Integer, default=0)
+    prior_payer_amount: Mapped[Decimal | None] = mapped_column(MoneyText)
+    payment_key: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class ParkedPayment(Base):
@@ -196,12 +208,18 @@ class ParkedPayment(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(40))
-    submission_key: Mapped[str] = mapped_column(String(80), index=True)
-    control_key: Mapped[str] = mapped_column(String(80), index=True)
+    submission_key: Mapped[str] = mapped_column(Text, index=True)
+    control_key: Mapped[str] = mapped_column(Text, index=True)
     candidates: Mapped[list[int]] = mapped_column(JSON)
     payload: Mapped[str] = mapped_column(Text)
     parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ledger rules (part 2): the folded patient last name (re-ranking review candidates when
+    # claims arrive), the claim a hold is against, the earlier payment it names, and why.
+    patient_last_key: Mapped[str | None] = mapped_column(Text, index=True)
+    claim_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    related_message_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Reconciliation(Base):
@@ -227,9 +245,9 @@ class TransactionResult(Base):
     __table_args__ = (UniqueConstraint("delivery_id", "transaction_index"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(String(80))
+    delivery_id: Mapped[str] = mapped_column(Text)
     transaction_index: Mapped[int] = mapped_column(Integer)
-    transaction_id: Mapped[str | None] = mapped_column(String(80))
+    transaction_id: Mapped[str | None] = mapped_column(Text)
     total_amount: Mapped[Decimal | None] = mapped_column(MoneyText)
     payments_amount: Mapped[Decimal] = mapped_column(MoneyText)
     balanced: Mapped[bool]
@@ -246,7 +264,7 @@ class FollowUp(Base):
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
     action: Mapped[str] = mapped_column(String(40))
     rule: Mapped[str] = mapped_column(String(80))
-    reason: Mapped[str] = mapped_column(String(400))
+    reason: Mapped[str] = mapped_column(Text)
     trigger_message_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -273,7 +291,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     topic: Mapped[str] = mapped_column(String(250))
-    key: Mapped[str | None] = mapped_column(String(250))
+    key: Mapped[str | None] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -320,6 +320,7 @@ CORPUS: list[Case] = [
         claims={"NEG-1": Expect("submitted", "0.00", "0.00", "0.00")},
         follow_ups={"NEG-1": [("status_check", "negative-payment")]},
         transactions=[None],
+        flags=["negative_payment"],
     ),
     Case(
         name="several_payments_for_one_claim",
@@ -359,7 +360,9 @@ CORPUS: list[Case] = [
             ),
         ],
         postings=[("applied", "paid_in_full"), ("applied", "paid_in_full")],
-        claims={"MULTI-1": Expect("paid_in_full", "80.00", "20.00", "100.00")},
+        # CARC 23 is the primary's impact, no write-off; the secondary paid the coinsurance,
+        # so the patient owes nothing (issue 8: the old 20.00 / 100.00 billed the patient).
+        claims={"MULTI-1": Expect("paid_in_full", "80.00", "0.00", "20.00")},
         transactions=[None, None],
     ),
     Case(

@@ -65,12 +65,62 @@ def keys(number: str | None, control: str | None = None, **extra: object) -> Pay
     return PaymentKeys(**values)  # type: ignore[arg-type]
 
 
-async def test_the_submission_number_matches_after_normalising() -> None:
-    result = await match_payment(keys(" 667-296 59983 "), Claims([person(1, "66729659983")]))
+async def test_the_exact_submission_number_matches_with_full_confidence() -> None:
+    result = await match_payment(keys(" 66729659983 "), Claims([person(1, "66729659983")]))
     assert result.status is MatchStatus.MATCHED
     assert result.method is MatchMethod.SUBMISSION_NUMBER
     assert result.confidence == Decimal("1.00")
     assert result.claim_id == 1
+
+
+async def test_the_submission_number_matches_after_normalising_with_lower_confidence() -> None:
+    lookup = Claims([person(1, "00667-296-59983")])
+    for sent in (" 667-296 59983 ", "66729659983", "0066729659983", "667.296.59983"):
+        result = await match_payment(keys(sent), lookup)
+        assert result.status is MatchStatus.MATCHED
+        assert result.method is MatchMethod.SUBMISSION_NUMBER_NORMALISED
+        assert result.confidence == Decimal("0.97")
+        assert result.claim_id == 1
+
+
+async def test_an_exact_number_wins_over_a_claim_that_only_normalises_the_same() -> None:
+    lookup = Claims([person(1, "00123"), person(2, "123")])
+    result = await match_payment(keys("123"), lookup)
+    assert (result.status, result.method, result.claim_id) == (
+        MatchStatus.MATCHED,
+        MatchMethod.SUBMISSION_NUMBER,
+        2,
+    )
+    collision = await match_payment(keys("0-123"), lookup)
+    assert collision.status is MatchStatus.NEEDS_REVIEW
+    assert collision.candidates == (1, 2)
+
+
+def test_patient_names_are_compared_after_unicode_folding() -> None:
+    assert normalise_name("Núñez-Ødegård") == normalise_name("NUNEZ-ODEGARD") == "NUNEZODEGARD"
+    assert normalise_name("Straße") == "STRASSE"
+    assert normalise_name("Ærøskøbing") == "AEROSKOBING"
+    assert normalise_name("Łukasz") == "LUKASZ"
+    assert normalise_name("\uff34\uff21\uff32\uff2f")  # full-width == "TARO"
+    assert normalise_name("山田") == "山田"  # a CJK name is kept, never folded away
+    assert normalise_name("O'Brien") == "OBRIEN"
+
+
+async def test_a_folded_name_finds_the_patient_and_a_cjk_name_still_counts() -> None:
+    nordic = Claims([person(1, "N-1", patient_last_name="NUNEZ-ODEGARD", patient_first_name="ASE")])
+    result = await match_payment(
+        keys("GARBLED", patient_last_name="Núñez-Ødegård", patient_first_name="Åse"), nordic
+    )
+    assert (result.method, result.candidates) == (MatchMethod.DEMOGRAPHIC, (1,))
+    cjk = Claims([person(2, "J-1", patient_last_name="山田", patient_first_name="太郎")])
+    same = await match_payment(
+        keys("GARBLED", patient_last_name="山田", patient_first_name="太郎"), cjk
+    )
+    assert (same.method, same.candidates) == (MatchMethod.DEMOGRAPHIC, (2,))
+    other = await match_payment(
+        keys("GARBLED", patient_last_name="田中", patient_first_name="太郎"), cjk
+    )
+    assert other.status is MatchStatus.UNMATCHED
 
 
 async def test_two_claims_with_the_same_normalised_number_go_to_review() -> None:
@@ -137,3 +187,15 @@ async def test_a_reversal_matches_its_claim_by_the_absolute_charge() -> None:
         keys("NOPE", charged_amount=Decimal("-100.00")), Claims([person(1, "X-1")])
     )
     assert result.candidates == (1,)
+
+
+async def test_review_candidates_are_ranked_by_how_much_more_agrees() -> None:
+    lookup = Claims(
+        [
+            person(1, "R-1", patient_first_name="Timothy"),
+            person(2, "R-2", patient_first_name="Tim", member_id="M-77"),
+        ]
+    )
+    result = await match_payment(keys("GARBLED", member_ids=("M-77",)), lookup)
+    assert result.status is MatchStatus.NEEDS_REVIEW
+    assert result.candidates == (2, 1)

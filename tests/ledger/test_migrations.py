@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,3 +36,50 @@ def test_db_upgrade_from_the_command_line(
     monkeypatch.setenv("CLAIMFLOW_DATABASE__URL", ledger_url)
     assert main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+_NOW = datetime(2026, 1, 1)
+
+
+async def test_upgrading_a_ledger_recomputes_keys_so_parked_payments_still_match(
+    ledger_engine: AsyncEngine,
+) -> None:
+    from sqlalchemy import text
+
+    from tests.ledger.corpus import batch, claim
+    from tests.ledger.support import payment_messages
+
+    await downgrade(ledger_engine, "0001")
+    payload = payment_messages(batch("log-old", claim("ACCT-00451")))[0].model_dump_json(
+        by_alias=True
+    )
+    async with ledger_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO claims (claim_number, claim_key, patient_last_name, patient_last_key,"
+                " charged_amount, paid_amount, patient_responsibility, adjusted_amount, status,"
+                " source, created_at, updated_at) VALUES ('INV-0099', 'INV0099', 'Núñez',"
+                " 'NEZ', '100.00', '0', '0', '0', 'submitted', 'old', :now, :now)"
+            ),
+            {"now": _NOW},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO parked_payments (message_id, reason, submission_key, control_key,"
+                " candidates, payload, parked_at) VALUES ('m-old', 'unmatched', 'ACCT00451',"
+                " 'CN1', '[]', :payload, :now)"
+            ),
+            {"payload": payload, "now": _NOW},
+        )
+    await upgrade(ledger_engine)
+    async with ledger_engine.connect() as connection:
+        claim_row = (
+            await connection.execute(text("SELECT claim_key, patient_last_key FROM claims"))
+        ).one()
+        parked_row = (
+            await connection.execute(
+                text("SELECT submission_key, patient_last_key FROM parked_payments")
+            )
+        ).one()
+    assert tuple(claim_row) == ("INV99", "NUNEZ")
+    assert tuple(parked_row) == ("ACCT451", "BIXBY")

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from handlers.ledger.claim_view import CLAIM_VIEW_SCHEMA_FILE
 from router.schemas import SCHEMAS, asyncapi_document, export_schemas, json_schemas
 from router.topics import all_topic_names
 
@@ -21,8 +22,10 @@ def test_committed_schemas_equal_a_fresh_export(tmp_path: Path) -> None:
         assert committed.read_text() == path.read_text(), (
             f"{committed} is stale: run `claimflow schemas export`"
         )
+    # claim-view.v1.json is the ledger's (handlers/ledger/claim_view.py), checked in
+    # tests/ledger/test_claim_view.py.
     assert sorted(p.name for p in (DOCS / "schemas").iterdir()) == sorted(
-        schema.file for schema in SCHEMAS.values()
+        [schema.file for schema in SCHEMAS.values()] + [CLAIM_VIEW_SCHEMA_FILE]
     )
 
 

@@ -1,7 +1,7 @@
 """The billing worklist's access records (who saw or decided what, identifiers only).
 
 Revision ID: 0004_worklist_audit
-Revises: 0001
+Revises: 0002_ledger_rules
 Create Date: 2026-11-30 11:30:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_worklist_audit"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_ledger_rules"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
