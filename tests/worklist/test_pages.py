@@ -89,6 +89,7 @@ async def test_the_claim_page_shows_money_payments_and_a_collapsed_timeline(
     assert page.text.count("Payment held for review") == 1
     assert "Open balance" in page.text
     assert "Money per payer" in page.text
+    assert "(latest: its patient share counts)" in page.text
     assert (await client.get("/claims/999999")).status_code == 404
 
 
