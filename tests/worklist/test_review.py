@@ -36,7 +36,7 @@ def _access(person: Person, message_id: str) -> Access:
     return Access(person.subject, "review_decision", f"payment:{message_id}", "127.0.0.1", "r-1")
 
 
-async def _parked_payment(ledger: ClaimLedger, poster: Poster) -> tuple[int, ParkedPayment]:
+async def parked_payment(ledger: ClaimLedger, poster: Poster) -> tuple[int, ParkedPayment]:
     """Claim ACME-1 (charged 100.00) on file; a payment of 80.00 for claim WRONG-9 parked."""
     async with ledger.unit() as unit:
         acme, _ = await poster.add_claim(unit, ledger_claim("ACME-1"), source="test")
@@ -54,7 +54,7 @@ async def test_posting_to_the_chosen_claim_goes_through_the_posting_rules_and_is
     worklist_engine: AsyncEngine,
 ) -> None:
     ledger, poster = ClaimLedger(worklist_engine), Poster(rules=load_rules())
-    claim_id, parked = await _parked_payment(ledger, poster)
+    claim_id, parked = await parked_payment(ledger, poster)
     decided = await decide(
         ledger,
         poster,
@@ -94,7 +94,7 @@ async def test_two_people_deciding_one_payment_one_wins_the_other_is_told(
     worklist_engine: AsyncEngine,
 ) -> None:
     ledger, poster = ClaimLedger(worklist_engine), Poster(rules=load_rules())
-    claim_id, parked = await _parked_payment(ledger, poster)
+    claim_id, parked = await parked_payment(ledger, poster)
     seen = item_version(parked)
     log = AccessLog(ledger, TOPICS)
     await decide(
@@ -134,7 +134,7 @@ async def test_a_write_off_needs_its_reason_code_and_parking_keeps_the_payment_w
     worklist_engine: AsyncEngine,
 ) -> None:
     ledger, poster = ClaimLedger(worklist_engine), Poster(rules=load_rules())
-    _, parked = await _parked_payment(ledger, poster)
+    _, parked = await parked_payment(ledger, poster)
     log = AccessLog(ledger, TOPICS)
     with pytest.raises(InvalidDecisionError, match="reason_code"):
         await decide(
@@ -167,7 +167,7 @@ async def _seed_parked(url: str) -> tuple[int, str]:
     engine = create_engine(DatabaseSettings(url=SecretStr(url)))
     try:
         await upgrade(engine)
-        claim_id, parked = await _parked_payment(ClaimLedger(engine), Poster(rules=load_rules()))
+        claim_id, parked = await parked_payment(ClaimLedger(engine), Poster(rules=load_rules()))
         return claim_id, parked.message_id
     finally:
         await engine.dispose()
