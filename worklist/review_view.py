@@ -80,7 +80,9 @@ def _compare(
     return FieldComparison(label, _text(paid), _text(claimed), agreement)
 
 
-def compare(keys: PaymentKeys, line_charges: Decimal | None, claim: Claim) -> list[FieldComparison]:
+def compare(
+    keys: PaymentKeys, payer: str | None, line_charges: Decimal | None, claim: Claim
+) -> list[FieldComparison]:
     """Field by field, the payment beside the claim."""
     members = ", ".join(keys.member_ids) or None
     return [
@@ -90,7 +92,7 @@ def compare(keys: PaymentKeys, line_charges: Decimal | None, claim: Claim) -> li
             claim.claim_number,
             normalise_key(keys.submission_number) == normalise_key(claim.claim_number),
         ),
-        _compare("Payer", None, claim.payer_name),
+        _compare("Payer", payer, claim.payer_name, fold_name(payer) == fold_name(claim.payer_name)),
         _compare(
             "Patient last name",
             keys.patient_last_name,
@@ -143,21 +145,22 @@ async def load_review(engine: AsyncEngine, item_id: int, search: str = "") -> Re
     line_charges = (
         sum((c for c in charges if isinstance(c, Decimal)), Decimal("0")) if charges else None
     )
+    submitter = message.transaction.submitter if message else None
+    payer = submitter.name if submitter else None
     claims = [found[i] for i in ids if i in found]
     comparisons = [
-        Comparison(rank, claim, compare(keys, line_charges, claim))
+        Comparison(rank, claim, compare(keys, payer, line_charges, claim))
         for rank, claim in enumerate(claims, 1)
     ]
     if searched is not None and searched.id not in found:
         comparisons.append(
-            Comparison(None, searched, compare(keys, line_charges, searched), searched=True)
+            Comparison(None, searched, compare(keys, payer, line_charges, searched), searched=True)
         )
-    submitter = message.transaction.submitter if message else None
     return ReviewView(
         parked=parked,
         version=item_version(parked),
         claim_number=keys.submission_number,
-        payer=submitter.name if submitter else None,
+        payer=payer,
         paid=message.claim.payment_amount if message else None,
         lines=len(services),
         line_charges=line_charges,
