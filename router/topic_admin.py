@@ -26,8 +26,10 @@ def topic_config(name: str) -> dict[str, str]:
 
     The de-duplication state is compacted and kept 30 days; dead letters are kept 30 days (a
     person has to look at them, holidays included); everything else 7 days, enough to replay
-    after a weekend outage without PHI piling up. Topics that carry whole webhooks accept
-    6 MiB messages.
+    after a weekend outage without PHI piling up. The worklist's decisions and access records
+    are an audit trail: kept 90 days, so an archive or SIEM that fell
+    behind can still read every record (the audit table stays the system of record). Topics
+    that carry whole webhooks accept 6 MiB messages.
     """
     if "router.seen-deliveries" in name:
         # Compacted (one record per Redox log id) and deleted after 30 days, far beyond Redox's
@@ -37,6 +39,8 @@ def topic_config(name: str) -> dict[str, str]:
             "min.compaction.lag.ms": str(7 * _DAY_MS),
             "retention.ms": str(30 * _DAY_MS),
         }
+    if ".worklist." in name:
+        return {"retention.ms": str(90 * _DAY_MS)}
     config = {"retention.ms": str((30 if "dead-letter" in name else 7) * _DAY_MS)}
     if ".redox." in name or "router.dead-letter" in name:
         config["max.message.bytes"] = str(WEBHOOK_MAX_MESSAGE_BYTES)

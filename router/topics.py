@@ -99,6 +99,16 @@ class TopicSet:
     def attachment_results(self) -> str:
         return self._name("attachment-results.v1")
 
+    # Written by the billing worklist (through the ledger's outbox): the decisions people make
+    # and the access records of who saw or changed which claim (an audit trail).
+    @property
+    def worklist_decisions(self) -> str:
+        return self._name("worklist.decisions.v1")
+
+    @property
+    def worklist_access(self) -> str:
+        return self._name("worklist.access.v1")
+
     # Per-handler retry and dead-letter topics.
     def handler_retry(self, handler: str) -> str:
         return self._name(f"handlers.{handler}.retry.v1")
@@ -127,6 +137,8 @@ def all_topic_names(prefix: str = "claimflow.") -> list[str]:
             "attachment_requests",
             "status_check_results",
             "attachment_results",
+            "worklist_decisions",
+            "worklist_access",
         ):
             names.append(getattr(topics, attr))
         for handler in HANDLER_NAMES:

@@ -26,12 +26,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from claimflow.settings import ConfigurationError, Settings
+from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine
+from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
-from worklist import pages
+from worklist import pages, review_pages
 from worklist.audit import AccessLog
 from worklist.context import WorklistContext
-from worklist.errors import AccessDeniedError, SignInRequiredError, WorklistError
+from worklist.errors import (
+    AccessDeniedError,
+    SignInFailedError,
+    SignInRequiredError,
+    WorklistError,
+)
 from worklist.messages import WorklistTopics
 from worklist.middleware import RequestLog, SecurityHeaders
 from worklist.presentation import install_filters
@@ -67,6 +74,12 @@ async def _callback(request: Request) -> Response:
     target = _safe_next(request.session.get("next"))
     try:
         person = await context.identity.complete(request)
+    except SignInFailedError:
+        end_session(request)
+        await context.access_log.record(
+            pages.access(request, "anonymous", "sign_in", "worklist", outcome="refused")
+        )
+        raise
     except AccessDeniedError as refused:
         end_session(request)
         await context.access_log.record(
@@ -149,6 +162,11 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
                 "context": WorklistContext(
                     settings=settings,
                     ledger=ledger,
+                    poster=Poster(
+                        rules=load_rules(settings.handlers.rules_file),
+                        tolerance=settings.money_tolerance,
+                        topic_prefix=settings.kafka.topic_prefix,
+                    ),
                     read_model=ReadModel(used),
                     access_log=AccessLog(ledger, topics),
                     topics=topics,
@@ -167,6 +185,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
             Route("/queues/{kind}", pages.queue_list, methods=["GET"]),
             Route("/claims/{claim_id:int}", pages.claim_page, methods=["GET"]),
             Route("/claims/{claim_id:int}/notes", pages.add_claim_note, methods=["POST"]),
+            Route("/review/{item_id:int}", review_pages.review_page, methods=["GET"]),
+            Route("/review/{item_id:int}", review_pages.decide_review, methods=["POST"]),
             Route("/login", _login, methods=["GET"]),
             Route("/auth/callback", _callback, methods=["GET"]),
             Route("/logout", _logout, methods=["POST"]),

@@ -1,7 +1,7 @@
 """``AccessLog``: every page that shows PHI and every decision leaves an access record.
 
 A record goes to the ``access_records`` table and, through the ledger's outbox in the same
-transaction, to the ``<prefix>worklist.access`` topic. It names who (the identity provider's
+transaction, to the ``<prefix>worklist.access.v1`` topic. It names who (the identity provider's
 subject), what, which claims (ledger ids), when and from where; never a patient detail.
 """
 

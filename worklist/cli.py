@@ -32,3 +32,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     web.add_argument("--host", help="interface to listen on (default: CLAIMFLOW_WEB__HOST)")
     web.add_argument("--port", type=int, help="port to listen on (default: CLAIMFLOW_WEB__PORT)")
     web.set_defaults(run=_web)
+    from worklist import review_cli
+
+    review_cli.register(subparsers)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.templating import Jinja2Templates
 
 from claimflow.settings import Settings
+from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from worklist.audit import AccessLog
 from worklist.messages import WorklistTopics
@@ -20,6 +21,7 @@ __all__ = ["WorklistContext"]
 class WorklistContext:
     settings: Settings
     ledger: ClaimLedger
+    poster: Poster
     read_model: ReadModel
     access_log: AccessLog
     topics: WorklistTopics

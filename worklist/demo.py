@@ -11,6 +11,7 @@ import json
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -270,3 +271,53 @@ class DemoLedger:
 async def seed_demo_ledger(engine: AsyncEngine, seed: int = 7) -> dict[str, int]:
     """Write the demo ledger into a migrated, empty database; the ids of notable claims."""
     return await DemoLedger(seed).write(engine)
+
+
+_SAMPLE = (
+    Path(__file__).resolve().parent.parent / "sandboxes" / "data" / "redox-claim-paymentbatch.json"
+)
+
+
+async def seed_review_example(engine: AsyncEngine) -> dict[str, int]:
+    """A payment a person can post: Redox's sample payment with its claim number mistyped,
+    parked for review with the one claim its patient details match (posted through the
+    ledger's own rules). Returns the claim's id and the review item's id."""
+    from handlers.followup.rules import load_rules
+    from handlers.ledger.intake import NewClaim
+    from handlers.ledger.posting import Poster
+    from router.messages import ClaimPaymentMessage, split_payment_batch
+    from router.redox import PaymentBatch
+
+    payload = json.loads(_SAMPLE.read_text())
+    transaction = payload["Transactions"][0]
+    payment = transaction["Payments"][0]
+    payment["Claims"] = payment["Claims"][:1]
+    payment["Claims"][0]["SubmissionNumber"] = "66729695983"  # two digits swapped
+    payment["Claims"][0]["ControlNumber"] = "DEMO-PCN-4471"
+    transaction["Payments"] = [payment]
+    transaction["TotalPaymentAmount"] = payment["Claims"][0]["PaymentAmount"]
+    payload["Meta"]["Logs"] = [{"ID": "demo-review-log", "AttemptID": "demo-review-attempt"}]
+    demographics = payment["Patient"]["Demographics"]
+    ledger = ClaimLedger(engine)
+    poster = Poster(rules=load_rules())
+    async with ledger.unit() as unit:
+        claim, _ = await poster.add_claim(
+            unit,
+            NewClaim(
+                claim_number="66729659983",
+                charged_amount=Decimal("100.00"),
+                payer_name="National Insurance Company of Redox",
+                patient_first_name=demographics["FirstName"],
+                patient_last_name=demographics["LastName"],
+                patient_dob=date.fromisoformat(demographics["DOB"]),
+            ),
+            source="demo",
+        )
+    [split] = split_payment_batch(PaymentBatch.model_validate(payload), log_id="demo-review-log")
+    message = ClaimPaymentMessage.model_validate_json(split.value)
+    async with ledger.unit() as unit:
+        await poster.post_payment(unit, message)
+        parked = await unit.parked(message.message_id)
+    if parked is None:  # pragma: no cover - the sample's patient always matches the claim
+        raise RuntimeError("the demo payment was not parked for review")
+    return {"review_claim": claim.id, "review_item": parked.id}

@@ -1,6 +1,7 @@
 """What the worklist publishes (through the ledger's outbox): decisions and access records.
 
-Topics ``<prefix>worklist.decisions`` and ``<prefix>worklist.access``. Access records carry
+Topics ``<prefix>worklist.decisions.v1`` and ``<prefix>worklist.access.v1`` (router/topics.py's
+contract; the worklist is people's work, so it writes the production lane). Access records carry
 identifiers only: who (the identity provider's subject), what, which claim ids, when, from
 where.
 """
@@ -8,11 +9,20 @@ where.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AccessRecordMessage", "ClaimNoteMessage", "WorklistTopics"]
+from router.topics import TopicSet
+
+__all__ = [
+    "AccessRecordMessage",
+    "ClaimFigures",
+    "ClaimNoteMessage",
+    "ReviewDecisionMessage",
+    "WorklistTopics",
+]
 
 
 class _Contract(BaseModel):
@@ -26,11 +36,11 @@ class WorklistTopics(BaseModel):
 
     @property
     def decisions(self) -> str:
-        return f"{self.prefix}worklist.decisions"
+        return TopicSet(prefix=self.prefix).worklist_decisions
 
     @property
     def access(self) -> str:
-        return f"{self.prefix}worklist.access"
+        return TopicSet(prefix=self.prefix).worklist_access
 
 
 class ClaimNoteMessage(_Contract):
@@ -60,3 +70,33 @@ class AccessRecordMessage(_Contract):
     claim_ids: list[int] = Field(description="Ledger ids of the claims shown or changed.")
     client_address: str | None
     request_id: str
+
+
+class ClaimFigures(_Contract):
+    """A claim's money at one moment: charged = paid + patient share + adjusted + open."""
+
+    charged: Decimal
+    paid: Decimal
+    patient_share: Decimal
+    adjusted: Decimal
+    open: Decimal
+
+
+class ReviewDecisionMessage(_Contract):
+    schema_name: Literal["claimflow.worklist-review-decision.v1"] = Field(
+        "claimflow.worklist-review-decision.v1", alias="schema"
+    )
+    message_id: str = Field(description="The decision's id.")
+    payment_message_id: str = Field(description="The claim payment message decided on.")
+    action: Literal["post", "not_ours", "duplicate", "write_off", "park"]
+    claim_id: str | None = Field(description="The claim the decision is recorded on.")
+    claim_number: str | None
+    decided_by: str = Field(description="The identity provider's subject (or the CLI's user).")
+    decided_by_name: str
+    decided_at: datetime
+    version_seen: str = Field(description="The review item's version the person decided on.")
+    reason_code: str | None = Field(description="The write-off's reason code (e.g. CARC).")
+    duplicate_of: str | None = Field(description="Message id of the payment this one repeats.")
+    note: str | None
+    before: ClaimFigures | None
+    after: ClaimFigures | None

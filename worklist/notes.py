@@ -4,7 +4,7 @@ The form carries the claim version the person saw (:func:`worklist.read_model.cl
 Inside one ledger transaction the claim is locked first (a no-op ``UPDATE``: the row lock on
 PostgreSQL, the write lock on SQLite), its version is read again and, if it moved, the note is
 refused with :class:`~worklist.errors.StaleDecisionError`. Otherwise the note goes on the
-timeline (who, when, why), onto ``<prefix>worklist.decisions`` through the outbox, and into the
+timeline (who, when, why), onto ``<prefix>worklist.decisions.v1`` through the outbox, and into the
 access log, all in the same transaction. Two people noting the same version: one wins, the
 other is told.
 """

@@ -41,7 +41,9 @@ QUEUES: dict[QueueKind, Queue] = {
         Queue(
             QueueKind.NEEDS_REVIEW,
             "Needs review",
-            "Payments that match more than one claim, or a claim only by patient details.",
+            "Payments that match more than one claim or a claim only by patient details, and "
+            "payments held off a claim: possible duplicates, reversals without their original, "
+            "negative payments.",
             "Payment",
         ),
         Queue(
@@ -59,7 +61,7 @@ QUEUES: dict[QueueKind, Queue] = {
         Queue(
             QueueKind.OVERPAID,
             "Overpaid (credit balance)",
-            "Claims paid more than was charged.",
+            "Claims whose payments exceed what they may receive (a credit balance).",
             "Credit balance",
         ),
         Queue(

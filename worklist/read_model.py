@@ -1,9 +1,12 @@
 """Every query the worklist makes over the ledger's tables, in one place.
 
-The queues are read from today's ledger (``handlers/ledger/tables.py``): parked payments
-(needs review, unmatched), claims (denied, credit balance), reconciliations (unbalanced) and
-transaction results (total differs). When the ledger's review states land, this is the module
-to adapt; the pages only see :class:`QueueRow`, :class:`QueuePage` and :class:`ClaimView`.
+The queues are read from the ledger (``handlers/ledger/tables.py``): parked payments (needs
+review: several candidates, a match by patient details only, or a payment held off a claim's
+money as a possible duplicate, a reversal without its original or a negative payment;
+unmatched), claims (denied, overpaid with a credit balance), reconciliations (unbalanced) and
+transaction results (total differs). The claim page's money per payer is the ledger's own
+claim view (``handlers/ledger/claim_view.py``), never re-derived here. The pages only see
+:class:`QueueRow`, :class:`QueuePage` and :class:`ClaimView`.
 
 Lists page by cursor (keyset over the sort value and the item id), so the thousandth page
 costs what the first one does. Money is read as the ledger's exact decimal text; the numeric
@@ -35,6 +38,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import ColumnClause
 
+from handlers.ledger.claim_view import ClaimView as LedgerClaimView
+from handlers.ledger.claim_view import claim_view
+from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import (
     AppliedPayment,
     Claim,
@@ -52,6 +58,7 @@ from worklist.queues import QUEUES, QueueKind, SortKey
 from worklist.reasons import reason_for
 
 __all__ = [
+    "HOLD_REASONS",
     "ClaimView",
     "Money",
     "PaymentLine",
@@ -68,6 +75,10 @@ _PAYER = ("transaction", "Submitter", "Name")
 _PAID = ("claim", "PaymentAmount")
 _TEST = ("delivery", "test")
 _SUBMISSION = ("claim", "SubmissionNumber")
+
+HOLD_REASONS = ("possible_duplicate", "reversal_without_original", "negative_payment")
+"""Parked reasons of a payment matched to a claim but held off its money for a person."""
+_REVIEW_REASONS = ("needs_review", *HOLD_REASONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +157,8 @@ class ClaimView:
     follow_ups: list[FollowUp]
     reconciliations: list[Reconciliation]
     version: str
+    ledger: LedgerClaimView
+    """The ledger's claim view: money per payer, payments with their states, review items."""
 
 
 # --- the queues' sources ---------------------------------------------------------------------
@@ -159,12 +172,12 @@ def _lane(flag: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((flag.in_(["true", "1"]), "test"), else_="production")
 
 
-def _parked(reason: str) -> Select[Any]:
+def _parked(*reasons: str) -> Select[Any]:
     payload = ParkedPayment.payload
     paid = json_text(payload, *_PAID)
     return select(
         ParkedPayment.id.label("item_id"),
-        null().label("claim_id"),
+        ParkedPayment.claim_id.label("claim_id"),
         json_text(payload, *_SUBMISSION).label("claim_number"),
         json_text(payload, *_PAYER).label("payer"),
         paid.label("amount_text"),
@@ -172,7 +185,9 @@ def _parked(reason: str) -> Select[Any]:
         ParkedPayment.parked_at.label("at"),
         _lane(json_text(payload, *_TEST)).label("lane"),
         ParkedPayment.candidates.label("detail"),
-    ).where(ParkedPayment.reason == reason, ParkedPayment.resolved_at.is_(None))
+        ParkedPayment.reason.label("hold"),
+        ParkedPayment.note.label("note"),
+    ).where(ParkedPayment.reason.in_(reasons), ParkedPayment.resolved_at.is_(None))
 
 
 def _denied() -> Select[Any]:
@@ -197,7 +212,13 @@ def _denied() -> Select[Any]:
 
 
 def _overpaid() -> Select[Any]:
-    credit = _amount(Claim.paid_amount) - _amount(Claim.charged_amount)
+    # open = charged - paid - patient share - adjusted; a negative open is a credit balance.
+    credit = (
+        _amount(Claim.paid_amount)
+        + _amount(Claim.patient_responsibility)
+        + _amount(Claim.adjusted_amount)
+        - _amount(Claim.charged_amount)
+    )
     return select(
         Claim.id.label("item_id"),
         Claim.id.label("claim_id"),
@@ -208,7 +229,9 @@ def _overpaid() -> Select[Any]:
         Claim.updated_at.label("at"),
         null().label("lane"),
         Claim.charged_amount.label("detail"),
-    ).where(_amount(Claim.charged_amount) > 0, credit > 0)
+        Claim.patient_responsibility.label("patient_text"),
+        Claim.adjusted_amount.label("adjusted_text"),
+    ).where(or_(Claim.status == "overpaid", and_(_amount(Claim.charged_amount) > 0, credit > 0)))
 
 
 def _unbalanced() -> Select[Any]:
@@ -261,7 +284,7 @@ def _transaction_total() -> Select[Any]:
 
 
 _SOURCES: Mapping[QueueKind, Callable[[], Select[Any]]] = {
-    QueueKind.NEEDS_REVIEW: lambda: _parked("needs_review"),
+    QueueKind.NEEDS_REVIEW: lambda: _parked(*_REVIEW_REASONS),
     QueueKind.UNMATCHED: lambda: _parked("unmatched"),
     QueueKind.DENIED: _denied,
     QueueKind.OVERPAID: _overpaid,
@@ -373,8 +396,15 @@ class ReadModel:
     @staticmethod
     def _row(kind: QueueKind, row: Any) -> QueueRow:
         amount = _money(row["amount_text"])
+        detail = row["detail"]
         if kind is QueueKind.OVERPAID and amount is not None:
-            amount -= _money(row["detail"]) or Decimal("0")
+            charged = _money(row["detail"]) or Decimal("0")
+            patient = _money(row["patient_text"]) or Decimal("0")
+            adjusted = _money(row["adjusted_text"]) or Decimal("0")
+            amount = amount + patient + adjusted - charged
+            detail = (row["detail"], str(amount))
+        if kind is QueueKind.NEEDS_REVIEW:
+            detail = (row["detail"], row["hold"], row["note"])
         return QueueRow(
             kind=kind,
             item_id=int(row["item_id"]),
@@ -384,7 +414,7 @@ class ReadModel:
             amount=amount,
             at=row["at"],
             lane=row["lane"],
-            reason=reason_for(kind, row["amount_text"], row["detail"]),
+            reason=reason_for(kind, row["amount_text"], detail),
         )
 
     async def claim(self, claim_id: int) -> ClaimView | None:
@@ -426,6 +456,7 @@ class ReadModel:
                 follow_ups=list(follow_ups),
                 reconciliations=list(reconciliations),
                 version=_version(claim.updated_at, max((e.id for e in events), default=0)),
+                ledger=await claim_view(ClaimLedger(self._engine), claim),
             )
 
 

@@ -20,6 +20,14 @@ _CHECKS = {
 }
 
 
+_HOLDS = {
+    "possible_duplicate": "possible duplicate of an earlier payment; post it or mark it a "
+    "duplicate",
+    "reversal_without_original": "a reversal whose original payment the ledger does not have",
+    "negative_payment": "a negative payment that names no reversal (a recoupment?)",
+}
+
+
 def money_text(value: Decimal | str | None) -> str:
     """``1,234.50``; a negative amount as ``-1,234.50``; unknown as an em dash."""
     if value is None:
@@ -47,7 +55,10 @@ def difference_words(differences: Sequence[dict[str, Any]] | None) -> str:
 def reason_for(kind: QueueKind, amount_text: Any, detail: Any) -> str:
     """The reason shown on a queue row; ``detail`` is the source's extra column."""
     if kind is QueueKind.NEEDS_REVIEW:
-        count = len(detail) if isinstance(detail, list) else 0
+        candidates, hold, note = detail if isinstance(detail, tuple) else (detail, None, None)
+        if hold in _HOLDS:
+            return f"Held off the claim's money: {_HOLDS[hold]}" + (f" ({note})." if note else ".")
+        count = len(candidates) if isinstance(candidates, list) else 0
         if count > 1:
             return f"Could be any of {count} claims; choose the one this payment pays."
         if count == 1:
@@ -59,9 +70,10 @@ def reason_for(kind: QueueKind, amount_text: Any, detail: Any) -> str:
         status = f" ({detail})" if detail else ""
         return f"The payer denied the claim{status}; decide: appeal, correct or write off."
     if kind is QueueKind.OVERPAID:
+        charged, credit = detail if isinstance(detail, tuple) else (detail, None)
         return (
-            f"Paid {money_text(amount_text)} against {money_text(detail)} charged; "
-            "refund or apply the credit."
+            f"Credit balance {money_text(credit)}: paid {money_text(amount_text)} against "
+            f"{money_text(charged)} charged; refund or apply the credit."
         )
     if kind is QueueKind.UNBALANCED:
         return "Amounts do not add up: " + difference_words(detail)

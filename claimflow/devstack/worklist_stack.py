@@ -55,12 +55,13 @@ def worklist_environment(issuer: str, url: str, port: int) -> dict[str, str]:
 
 async def _seed(database_url: str) -> dict[str, int]:
     from handlers.ledger.database import create_engine, upgrade
-    from worklist.demo import seed_demo_ledger
+    from worklist.demo import seed_demo_ledger, seed_review_example
 
     engine = create_engine(DatabaseSettings(url=SecretStr(database_url)))
     try:
         await upgrade(engine)
-        return await seed_demo_ledger(engine)
+        ids = await seed_demo_ledger(engine)
+        return ids | await seed_review_example(engine)
     finally:
         await engine.dispose()
 

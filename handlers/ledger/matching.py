@@ -121,6 +121,7 @@ class MatchMethod(enum.Enum):
     CONTROL_NUMBER = "control_number"
     SUBMISSION_NUMBER_PREFIX = "submission_number_prefix"
     DEMOGRAPHIC = "demographic"
+    CHOSEN_BY_PERSON = "chosen_by_person"
     NONE = "none"
 
 
@@ -130,6 +131,7 @@ _CONFIDENCE = {
     MatchMethod.CONTROL_NUMBER: Decimal("0.95"),
     MatchMethod.SUBMISSION_NUMBER_PREFIX: Decimal("0.85"),
     MatchMethod.DEMOGRAPHIC: Decimal("0.60"),
+    MatchMethod.CHOSEN_BY_PERSON: Decimal("1.00"),
     MatchMethod.NONE: Decimal("0.00"),
 }
 

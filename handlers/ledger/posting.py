@@ -236,6 +236,47 @@ class Poster:
             tx_diffs,
         )
 
+    async def post_parked_to_claim(
+        self, unit: LedgerUnit, message_id: str, claim: Claim, *, decided_by: str
+    ) -> PostingResult:
+        """Post a payment parked for review (or held) to the claim a person chose.
+
+        The same apply path as a matched payment, with the person as the match: the money,
+        the claim's timeline, the reconciliation result and the follow-up rules all follow. A
+        possible duplicate is posted because the person says it is not one; a reversal still
+        needs its original (it stays held, state ``review``).
+        """
+        parked = await unit.parked(message_id)
+        receipt = await unit.receipt(message_id)
+        if parked is None or parked.resolved_at is not None or receipt is None:
+            raise LookupError(f"no payment waiting for review with message id {message_id}")
+        message = ClaimPaymentMessage.model_validate_json(parked.payload)
+        rec = reconcile_claim(message.claim, tolerance=self.tolerance)
+        match = MatchResult(
+            MatchStatus.MATCHED,
+            MatchMethod.CHOSEN_BY_PERSON,
+            Decimal("1.00"),
+            claim.id,
+            (claim.id,),
+            f"chosen by {decided_by}",
+        )
+        cls = classify(message.claim, rec, match, tolerance=self.tolerance)
+        flags = list(cls.flags)
+        receipt.state = await self._apply(
+            unit, claim, message, rec, cls, match, flags, chosen_by_person=True
+        )
+        receipt.paid_amount = rec.paid
+        receipt.outcome = cls.outcome.value
+        receipt.claim_id = claim.id
+        if receipt.state in ("applied", "recorded"):
+            parked.resolved_at = self.now()
+        cls = dataclasses.replace(cls, flags=tuple(flags))
+        await self._record_result(unit, message, rec, cls, match, claim)
+        decisions = await self._decide(unit, claim, message, rec, cls, match)
+        return PostingResult(
+            message_id, receipt.state, cls.outcome, claim.id, match, rec, tuple(decisions)
+        )
+
     def _receipt(self, message: ClaimPaymentMessage, print_: str) -> PaymentReceipt:
         t = message.transaction
         return PaymentReceipt(
@@ -286,6 +327,8 @@ class Poster:
         cls: Classification,
         match: MatchResult,
         flags: list[str],
+        *,
+        chosen_by_person: bool = False,
     ) -> str:
         c = message.claim
         mid = message.message_id
@@ -322,7 +365,7 @@ class Poster:
         else:
             key = payment_key(message, payer_key)
             same = await unit.posted_with_payment_key(claim.id, key)
-            if same is not None and same.message_id != mid:
+            if same is not None and same.message_id != mid and not chosen_by_person:
                 flags.append("possible_duplicate")
                 return await self._hold(
                     unit,

@@ -25,6 +25,7 @@ from claimflow.settings import Settings
 from handlers.runtime.runner import consumer_group
 from router.topic_admin import topic_config
 from router.topics import HANDLER_NAMES, TopicSet, all_topic_names
+from worklist.messages import WorklistTopics
 
 # What each worker reads, by TopicSet attribute (router/topics.py); the handler runtime adds
 # each handler's own retry topic. The router reads the webhooks of both lanes.
@@ -122,6 +123,20 @@ def test_kafka_topics_go_to_the_strimzi_cluster_claimflow_talks_to(
         # The Topic Operator of that cluster watches its own namespace only.
         assert topic["metadata"]["namespace"] == namespace
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+
+
+def test_the_worklist_publishes_only_to_topics_of_the_contract_kept_as_an_audit_trail(
+    resources: list[Resource],
+) -> None:
+    # The ledger's outbox relay publishes the worklist's records: ensure_topics and the
+    # KafkaTopic resources must both hold them, or the relay would write to a missing topic.
+    prefix = topic_prefix(resources)
+    worklist = WorklistTopics(prefix=prefix)
+    topics = kafka_topics(resources)
+    for name in (worklist.decisions, worklist.access):
+        assert name in all_topic_names(prefix)
+        assert int(topics[name]["spec"]["config"]["retention.ms"]) >= 90 * 24 * 3600 * 1000
+        assert int(topic_config(name)["retention.ms"]) >= 90 * 24 * 3600 * 1000
 
 
 def test_deduplication_state_is_partitioned_like_the_webhooks_it_deduplicates(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 
 from claimflow.devstack.browser import headless_chromium
@@ -46,10 +47,11 @@ def test_a_poster_signs_in_opens_the_review_queue_and_a_claim_and_adds_a_note(
     browser.find_element(By.CSS_SELECTOR, 'a[href="/queues/needs-review"]').click()
     wait(browser).until(ready.title_contains("Needs review"))
     rows = browser.find_elements(By.CSS_SELECTOR, "table.items tbody tr")
-    assert len(rows) == 12
+    assert len(rows) == 13  # the demo's twelve and one real payment to post
     assert "choose the one this payment pays" in browser.page_source
     browser.get(f"{worklist.url}/queues/denied")
-    browser.find_element(By.CSS_SELECTOR, "table.items tbody a").click()
+    browser.find_element(By.TAG_NAME, "body").send_keys("j")  # the first item, by keyboard
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
     wait(browser).until(ready.presence_of_element_located((By.ID, "timeline")))
     assert "Status: denied" in browser.find_element(By.TAG_NAME, "h1").text
     browser.find_element(By.ID, "note").send_keys("Appeal sent with the operative report")
@@ -100,3 +102,24 @@ def test_a_viewer_sees_a_claim_but_cannot_add_a_note(
     assert status == 403
     open_claim(browser, worklist, claim_id)
     assert "Post it anyway" not in browser.find_element(By.ID, "timeline").text
+
+
+def test_a_poster_posts_a_payment_to_the_suggested_claim_and_sees_its_balance(
+    worklist: RunningWorklist, browser: webdriver.Chrome
+) -> None:
+    sign_in(browser, worklist, "poster@example.org")
+    browser.get(f"{worklist.url}/queues/needs-review")
+    item, claim_id = worklist.claims["review_item"], worklist.claims["review_claim"]
+    browser.find_element(By.CSS_SELECTOR, f'a[href="/review/{item}"]').click()
+    wait(browser).until(ready.title_contains("Review payment"))
+    candidate = browser.find_element(By.ID, f"cand-{claim_id}")
+    assert candidate.text.startswith("1. Claim 66729659983")
+    assert "✗ differs" in browser.page_source  # the mistyped claim number
+    browser.find_element(By.ID, f"post-{claim_id}").click()
+    wait(browser).until(ready.presence_of_element_located((By.ID, "timeline")))
+    assert browser.current_url.endswith(f"/claims/{claim_id}")
+    money = browser.find_element(By.CSS_SELECTOR, "table.money").text
+    assert "Paid by the payer 65.00" in money
+    assert "Open balance 0.00" in money
+    timeline = browser.find_element(By.ID, "timeline").text
+    assert "payment of 65.00 posted to this claim after review" in timeline

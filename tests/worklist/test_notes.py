@@ -65,7 +65,7 @@ async def test_a_note_goes_on_the_timeline_the_decisions_topic_and_the_access_lo
         outbox = list(await unit.session.scalars(select(OutboxMessage)))
         records = list(await unit.session.scalars(select(AccessRecord)))
     decision = next(m for m in outbox if m.message_id == decision_id)
-    assert decision.topic == "claimflow.worklist.decisions"
+    assert decision.topic == "claimflow.worklist.decisions.v1"
     body = json.loads(decision.value)
     assert body["schema"] == "claimflow.worklist-note.v1"
     assert body["decided_by"] == "sub-poster-1"
@@ -74,8 +74,8 @@ async def test_a_note_goes_on_the_timeline_the_decisions_topic_and_the_access_lo
         ("add_note", claim_id, "sub-poster-1", "allowed")
     ]
     assert {m.topic for m in outbox} == {
-        "claimflow.worklist.decisions",
-        "claimflow.worklist.access",
+        "claimflow.worklist.decisions.v1",
+        "claimflow.worklist.access.v1",
     }
 
 

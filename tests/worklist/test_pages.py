@@ -8,9 +8,12 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_review import parked_payment
 from worklist_support import form_values, running, sign_in, web_settings
 
 from claimflow.devstack.identity import LocalIdentityProvider
+from handlers.followup.rules import load_rules
+from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AccessRecord
 from worklist.app import create_app
@@ -89,6 +92,7 @@ async def test_the_claim_page_shows_money_payments_and_a_collapsed_timeline(
     assert page.text.count("Payment held for review") == 1
     assert "Open balance" in page.text
     assert "Money per payer" in page.text
+    assert "(latest: its patient share counts)" in page.text
     assert (await client.get("/claims/999999")).status_code == 404
 
 
@@ -158,3 +162,47 @@ async def test_a_state_changing_request_without_the_csrf_token_is_refused(
     )
     assert elsewhere.status_code == 403
     assert "Note by Pat: Forged" not in (await client.get(claim)).text
+
+
+async def test_a_poster_reviews_a_payment_posts_it_to_a_candidate_and_a_stale_post_is_refused(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, worklist_engine: AsyncEngine
+) -> None:
+    claim_id, parked = await parked_payment(
+        ClaimLedger(worklist_engine), Poster(rules=load_rules())
+    )
+    await _poster(client, identity_provider)
+    review = f"/review/{parked.id}"
+    page = await client.get(review)
+    assert page.status_code == 200
+    assert "Candidate claims, best first" in page.text
+    # Agreement is said in a symbol and words, never by colour alone.
+    assert '<span class="agree">✓ agrees</span>' in page.text
+    assert '<span class="differ">✗ differs</span>' in page.text
+    found = await client.get(review, params={"claim": "ACME-1"})
+    assert "ACME-1" in found.text
+    csrf, version = form_values(page.text)
+    data = {"csrf_token": csrf, "version": version, "action": "post", "claim_id": str(claim_id)}
+    posted = await client.post(review, data=data)
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/claims/{claim_id}"
+    claim_page = (await client.get(f"/claims/{claim_id}")).text
+    assert "payment of 80.00 posted to this claim after review" in claim_page
+    assert 'Paid by the payer</th><td class="num">80.00' in claim_page
+    stale = await client.post(review, data=data)
+    assert stale.status_code == 409
+    assert "This payment changed after you opened it" in stale.text
+
+
+async def test_a_viewer_sees_the_review_page_but_cannot_decide(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, worklist_engine: AsyncEngine
+) -> None:
+    claim_id, parked = await parked_payment(
+        ClaimLedger(worklist_engine), Poster(rules=load_rules())
+    )
+    await sign_in(client, identity_provider, "val@example.org", ["viewer"])
+    page = await client.get(f"/review/{parked.id}")
+    assert page.status_code == 200
+    assert "Post to claim" not in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    data = {"csrf_token": csrf, "version": "x", "action": "post", "claim_id": str(claim_id)}
+    assert (await client.post(f"/review/{parked.id}", data=data)).status_code == 403

@@ -42,13 +42,55 @@ async def test_rows_carry_exact_money_and_the_reason_in_words(
     row = next(r for r in overpaid if r.claim_id == ids["overpaid"])
     assert isinstance(row.amount, Decimal)
     assert row.amount > 0
-    assert row.reason.startswith("Paid ")
+    assert row.reason.startswith(f"Credit balance {row.amount:,.2f}: paid ")
     assert "charged" in row.reason
     unbalanced = (await model.queue(QueueKind.UNBALANCED, QueueFilter())).rows
     assert all("expected" in r.reason and r.amount is not None for r in unbalanced)
     total = (await model.queue(QueueKind.TRANSACTION_TOTAL, QueueFilter())).rows
     assert total[0].amount == Decimal("4210.00")
     assert total[0].reason == "Check total 4,210.00, but its claim payments add up to 4,185.00."
+
+
+async def test_payments_held_off_a_claim_wait_in_needs_review_with_the_hold_in_words(
+    worklist_engine: AsyncEngine,
+) -> None:
+    ids = await seed_demo_ledger(worklist_engine)
+    model = ReadModel(worklist_engine)
+    before = (await model.counts())[QueueKind.NEEDS_REVIEW]
+    async with ClaimLedger(worklist_engine).unit() as unit:
+        unit.add(
+            ParkedPayment(
+                message_id="held-1",
+                reason="possible_duplicate",
+                submission_key="x",
+                control_key="x",
+                candidates=[ids["partial"]],
+                claim_id=ids["partial"],
+                related_message_id="earlier-1",
+                note="same payer, claim number, amounts and service lines as an earlier one",
+                payload=payment_json(
+                    message_id="held-1", claim_number="CLM-X", payer="Acme", paid=Decimal("120.00")
+                ),
+                parked_at=utcnow(),
+            )
+        )
+    assert (await model.counts())[QueueKind.NEEDS_REVIEW] == (before or 0) + 1
+    rows = (await model.queue(QueueKind.NEEDS_REVIEW, QueueFilter(), sort=SortKey.NEWEST)).rows
+    [held] = [r for r in rows if r.claim_id == ids["partial"]]
+    assert held.amount == Decimal("120.00")
+    assert held.reason.startswith("Held off the claim's money: possible duplicate")
+
+
+async def test_claim_page_money_per_payer_is_the_ledger_s_own_claim_view(
+    worklist_engine: AsyncEngine,
+) -> None:
+    ids = await seed_demo_ledger(worklist_engine)
+    view = await ReadModel(worklist_engine).claim(ids["partial"])
+    assert view is not None
+    ledger = view.ledger
+    assert ledger.claim.id == ids["partial"]
+    assert ledger.money.paid == sum((p.paid for p in ledger.payers), Decimal("0"))
+    assert ledger.money.open == view.money.open
 
 
 async def _park(engine: AsyncEngine, count: int) -> None:

@@ -99,8 +99,8 @@ async def test_sign_in_uses_the_code_flow_with_pkce_state_and_nonce(
         assert attribute in cookie
 
 
-async def test_a_code_issued_to_another_application_is_refused(
-    client: AsyncClient, identity_provider: LocalIdentityProvider
+async def test_a_code_issued_to_another_application_is_refused_and_audited(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, worklist_engine: AsyncEngine
 ) -> None:
     authorize = await provider_redirect(client)
     other = authorize.replace(f"client_id={CLIENT_ID}", "client_id=another-application")
@@ -108,6 +108,9 @@ async def test_a_code_issued_to_another_application_is_refused(
     refused = await callback(client, answer_provider(other, "ann@example.org"))
     assert refused.status_code == 401
     assert (await client.get("/")).status_code == 303  # still not signed in
+    assert [(r.actor, r.action, r.outcome) for r in await _records(worklist_engine)] == [
+        ("anonymous", "sign_in", "refused")
+    ]
 
 
 async def test_an_id_token_for_another_audience_fails_the_audience_check(
@@ -266,7 +269,7 @@ async def test_pages_with_phi_are_audited_without_phi_and_no_phi_reaches_logs_or
         published = [
             m.value
             for m in await unit.session.scalars(select(OutboxMessage))
-            if m.topic == "claimflow.worklist.access"
+            if m.topic == "claimflow.worklist.access.v1"
         ]
     assert len(published) == len(records)
     for value in phi:
