@@ -59,5 +59,9 @@ def challenge_of(document: Mapping[str, Any]) -> str | None:
 
 def token_of(document: Mapping[str, Any], header: str | None) -> str | None:
     """The token a verification request presents: in its body or query, else the header."""
-    token = document.get(TOKEN_HEADER)
-    return token if isinstance(token, str) else header
+    if TOKEN_HEADER not in document:
+        return header
+    token = document[TOKEN_HEADER]
+    if not isinstance(token, str):
+        raise BadRequest("the verification-token must be a string")
+    return token

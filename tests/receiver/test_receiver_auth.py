@@ -74,6 +74,21 @@ async def test_post_challenge_with_a_header_token_must_match_the_body_token(
     assert answer.status_code == 401
 
 
+@pytest.mark.parametrize("body_token", [0, None, ["t"]])
+async def test_post_challenge_whose_body_token_is_no_string_is_refused_even_with_a_header_token(
+    client: httpx.AsyncClient, body_token: object
+) -> None:
+    answer = await client.post(
+        "/webhooks/redox",
+        json={"verification-token": body_token, "challenge": "c-1"},
+        headers={"verification-token": TOKEN},
+    )
+
+    assert answer.status_code == 400
+    assert "verification-token" in answer.text
+    assert "c-1" not in answer.text
+
+
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [(b"[1, 2", "application/json"), (b'{"challenge": "c"}', "text/plain"), (b"x" * 5000, "")],
