@@ -65,6 +65,16 @@ CASES: dict[str, Case] = {
     "kafka status": Case((), ExitCode.FAILED, ""),  # prints "stopped" on stdout
     "topics create": Case((), ExitCode.UNAVAILABLE, "cannot reach Kafka"),
     "web": Case((), ExitCode.USAGE, "missing required setting CLAIMFLOW_WEB__ISSUER"),
+    "review list": Case((), ExitCode.UNAVAILABLE, "cannot open the ledger database"),
+    "review show": Case(("m-1",), ExitCode.UNAVAILABLE, "cannot open the ledger database"),
+    "review post": Case(
+        ("m-1", "--claim", "1"), ExitCode.UNAVAILABLE, "cannot open the ledger database"
+    ),
+    "review dismiss": Case(
+        ("m-1", "--as", "park", "--note", "n"),
+        ExitCode.UNAVAILABLE,
+        "cannot open the ledger database",
+    ),
     "dev up": Case(("--port", TAKEN, "--kafka-port", TAKEN), ExitCode.USAGE, "already in use"),
 }
 

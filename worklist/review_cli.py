@@ -32,13 +32,14 @@ def _fail(message: str) -> int:
 async def _with_ledger(work: Callable[[Any, Any, Any], Awaitable[int]]) -> int:
     from claimflow.settings import load_settings
     from handlers.followup.rules import load_rules
-    from handlers.ledger.database import create_engine
+    from handlers.ledger.database import create_engine, ensure_schema
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
     settings = load_settings()
     engine = create_engine(settings.database)
     try:
+        await ensure_schema(engine)  # a database that is down or not migrated: one line
         poster = Poster(
             rules=load_rules(settings.handlers.rules_file),
             tolerance=settings.money_tolerance,
@@ -219,17 +220,35 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``review``; heavy imports happen inside the command function."""
     review = subparsers.add_parser(
-        "review", help="payments waiting for review: list, show, post to a claim, dismiss"
+        "review",
+        help="payments waiting for review: list, show, post to a claim, dismiss",
+        epilog="example: claimflow review list --limit 20",
     )
     commands = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    listing = commands.add_parser("list", help="payments waiting for review, oldest first")
+    listing = commands.add_parser(
+        "list",
+        help="payments waiting for review, oldest first",
+        epilog="example: claimflow review list --limit 20",
+    )
     listing.add_argument("--limit", type=int, default=100)
-    show = commands.add_parser("show", help="one payment, its version and candidate claims")
+    show = commands.add_parser(
+        "show",
+        help="one payment, its version and candidate claims",
+        epilog="example: claimflow review show d7cdf668-4821-5916-8acf-54fbbd5ff9d6",
+    )
     show.add_argument("id", help="the payment's message id")
-    post = commands.add_parser("post", help="post the payment to a claim (posting rules apply)")
+    post = commands.add_parser(
+        "post",
+        help="post the payment to a claim (posting rules apply)",
+        epilog="example: claimflow review post MESSAGE-ID --claim 12 --version 3:2026-11-30T13:02Z",
+    )
     post.add_argument("id", help="the payment's message id")
     post.add_argument("--claim", type=int, required=True, help="the ledger id of the claim")
-    dismiss = commands.add_parser("dismiss", help="not ours, duplicate, write off, or park")
+    dismiss = commands.add_parser(
+        "dismiss",
+        help="not ours, duplicate, write off, or park",
+        epilog="example: claimflow review dismiss MESSAGE-ID --as park --note 'ask the payer'",
+    )
     dismiss.add_argument("id", help="the payment's message id")
     dismiss.add_argument("--as", dest="as_", required=True, choices=sorted(_DISMISSALS))
     dismiss.add_argument("--duplicate-of", help="message id of the payment it repeats")
