@@ -14,10 +14,10 @@ This module is imported only when a handler command runs, so its imports may be 
 
 from __future__ import annotations
 
-from handlers.attachment import build_attachment_handler
+from handlers.followups.attachment import build_attachment_handler
+from handlers.followups.status_check import build_status_check_handler
 from handlers.ledger.handler import build_ledger_handler
 from handlers.runtime import HandlerFactory
-from handlers.status_check import build_status_check_handler
 
 __all__ = ["HANDLER_FACTORIES"]
 

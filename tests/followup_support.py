@@ -1,8 +1,8 @@
 """What the partner-handler tests share: sandboxes over real HTTP, settings, Kafka and commands.
 
 Sandboxes are the production sandbox apps served by uvicorn on a free loopback port in a thread
-(like tests/partners/partner_support.py); handlers run in the real handler runtime against the
-session's real broker, on topics of their own (a unique prefix per test).
+(like tests/followups/partners/partner_support.py); handlers run in the real handler runtime
+against the session's real broker, on topics of their own (a unique prefix per test).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from claimflow.settings import (
     KafkaSettings,
     Settings,
 )
-from handlers.followup_state import upgrade as upgrade_followups
+from handlers.followups.state import upgrade as upgrade_followups
 from handlers.ledger.database import create_engine
 from router.followups import AttachmentRequest, FollowUpClaim, StatusCheckRequest
 from router.topics import HEADERS, TopicSet

@@ -26,8 +26,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from claimflow.settings import ConfigurationError, Settings
-from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from worklist import pages, review_pages

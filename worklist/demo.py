@@ -282,7 +282,7 @@ async def seed_review_example(engine: AsyncEngine) -> dict[str, int]:
     """A payment a person can post: Redox's sample payment with its claim number mistyped,
     parked for review with the one claim its patient details match (posted through the
     ledger's own rules). Returns the claim's id and the review item's id."""
-    from handlers.followup.rules import load_rules
+    from handlers.ledger.followup_rules import load_rules
     from handlers.ledger.intake import NewClaim
     from handlers.ledger.posting import Poster
     from router.messages import ClaimPaymentMessage, split_payment_batch

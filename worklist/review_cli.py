@@ -31,8 +31,8 @@ def _fail(message: str) -> int:
 
 async def _with_ledger(work: Callable[[Any, Any, Any], Awaitable[int]]) -> int:
     from claimflow.settings import load_settings
-    from handlers.followup.rules import load_rules
     from handlers.ledger.database import create_engine, ensure_schema
+    from handlers.ledger.followup_rules import load_rules
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 

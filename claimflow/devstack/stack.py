@@ -54,7 +54,7 @@ def seed_demo_documents(root: Path) -> None:
     """Give the claims the Redox sample pays the documents an R4 answer asks for."""
     from importlib.resources import files
 
-    from handlers.status_check.inquiry import FEEDBACK_LOINC_CODES
+    from handlers.followups.status_check.inquiry import FEEDBACK_LOINC_CODES
 
     claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
     for line in claims.splitlines()[1:]:

@@ -82,9 +82,9 @@ async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
     A file that cannot be read raises ``FileProblem``; the embedded SQLite ledger gets its
     schema on first use, PostgreSQL must be migrated (``ensure_schema``).
     """
-    from handlers.followup.rules import load_rules
     from handlers.ledger.claims_import import import_claims_file
     from handlers.ledger.database import create_engine, ensure_schema
+    from handlers.ledger.followup_rules import load_rules
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
 
@@ -164,8 +164,8 @@ async def post_payment_files(
     failure propagates for ``claimflow.cli.main`` to tell (what was committed stays posted, and
     posting the same files again completes them: the message ids are the router's).
     """
-    from handlers.followup.rules import load_rules
     from handlers.ledger.database import create_engine, ensure_schema
+    from handlers.ledger.followup_rules import load_rules
     from handlers.ledger.offline import check_files, post_files
     from handlers.ledger.posting import Poster
     from handlers.ledger.store import ClaimLedger
@@ -207,7 +207,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 async def _upgrade_db(settings: Any) -> None:
-    from handlers.followup_state import upgrade as upgrade_followups
+    from handlers.followups.state import upgrade as upgrade_followups
     from handlers.ledger.database import create_engine, upgrade
 
     engine = create_engine(settings.database)

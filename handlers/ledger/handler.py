@@ -35,8 +35,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
-from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine, ensure_schema
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.intake import NewClaim
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result

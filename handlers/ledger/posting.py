@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from handlers.followup.rules import Decision, FollowUpFacts, RuleSet
 from handlers.ledger.claim_money import claim_money
 from handlers.ledger.codes import AdjustmentGroup, adjustment_group, carc_code, payer_rank
-from handlers.ledger.follow_ups import FollowUpContext, FollowUps
+from handlers.ledger.followup_decisions import FollowUpContext, FollowUps
+from handlers.ledger.followup_rules import Decision, FollowUpFacts, RuleSet
 from handlers.ledger.intake import NewClaim
 from handlers.ledger.matching import (
     MatchMethod,

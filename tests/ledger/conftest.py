@@ -11,8 +11,8 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from claimflow.settings import DatabaseSettings
-from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 

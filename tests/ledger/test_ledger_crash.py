@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from claimflow.devstack.kafka import KafkaBroker
-from handlers.followup.rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import (

@@ -12,8 +12,8 @@ import pytest
 from claimflow.cli import main
 from claimflow.errors import DataRefused, ExitCode, FileProblem
 from claimflow.settings import Settings
-from handlers.followup.rules import load_rules
 from handlers.ledger.cli import import_claims, post_payment_files
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import (

@@ -29,9 +29,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from claimflow.settings import DatabaseSettings
-from handlers.followup.rules import load_rules
 from handlers.ledger.claim_money import claim_money
 from handlers.ledger.database import create_engine, upgrade
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import ParkedPayment

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from handlers.followup.rules import FollowUpFacts, RuleSet, decide
 from handlers.ledger.claim_money import claim_money
 from handlers.ledger.codes import (
     AdjustmentGroup,
@@ -22,6 +21,7 @@ from handlers.ledger.codes import (
     payer_rank,
     rarc_codes,
 )
+from handlers.ledger.followup_rules import FollowUpFacts, RuleSet, decide
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import ParkedPayment, PaymentReceipt, TimelineEvent

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.followup.rules import Decision, FollowUpFacts, RulesError, decide, load_rules
 from handlers.ledger.codes import ClaimStatus
+from handlers.ledger.followup_rules import Decision, FollowUpFacts, RulesError, decide, load_rules
 
 
 def facts(**overrides: object) -> FollowUpFacts:

@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import Metric
 from shipping_support import K8S, Resource, of_kind
 
 from claimflow.health import process_registry
-from handlers.partners.metrics import PartnerMetrics
+from handlers.followups.partners.metrics import PartnerMetrics
 from handlers.runtime.metrics import RunnerMetrics
 from receiver.metrics import ReceiverMetrics
 from router._metrics import RouterMetrics

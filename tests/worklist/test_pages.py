@@ -12,7 +12,7 @@ from test_review import parked_payment
 from worklist_support import form_values, running, sign_in, web_settings
 
 from claimflow.devstack.identity import LocalIdentityProvider
-from handlers.followup.rules import load_rules
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AccessRecord

@@ -1,0 +1,212 @@
+"""Follow-up rules as data: which claim payments call for a status check or an attachment.
+
+A rules file (YAML, ``HandlerSettings.rules_file``; the defaults are ``followup_rules.yaml``
+next to this module, documented in docs/follow-up-rules.md) lists rules in order. A rule fires
+when every condition of its ``when`` holds and no condition of its ``unless`` does; each
+condition is a list, and holds when the claim payment has any of its values. Every rule that
+fires yields one decision; a claim payment can have several (one per rule).
+
+Actions: ``status_check`` (an Integrex claim status inquiry), ``attachment`` (an Availity
+attachment with the rule's LOINC documents) and ``work_by_hand`` (an item for billing staff,
+naming the reason; no partner command).
+
+Conditions: ``outcome`` (paid_in_full, partially_paid, patient_responsibility, denied,
+reversed, forwarded, not_our_claim, predetermination, unmatched, needs_review),
+``claim_status`` (the 835 code such as "4", or its meaning such as "denied"), ``carc``
+(adjustment reason codes, from codes or the official text), ``rarc`` (remark codes),
+``reason_text`` (words in an adjustment's Reason), ``match`` (matched, needs_review,
+unmatched), ``reconciliation`` (balanced, difference), ``transaction`` (balanced,
+difference: the payment's transaction total) and ``flag`` (negative_payment,
+possible_duplicate, reversal_without_original, credit_balance, overpayment,
+reconciliation_difference, unknown_status). Rules with a
+``transaction`` condition are decided once every claim of the transaction has arrived, for each
+matched claim of it; the others as each claim payment arrives.
+
+No denial falls through: a ``denied`` payment for which no rule fires gets the built-in
+``denial-not-covered`` decision (work by hand, naming the denial's reason codes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from claimflow.settings import ConfigurationError
+from handlers.ledger.codes import ClaimStatus, carc_code, claim_status
+
+__all__ = [
+    "DEFAULT_RULES_FILE",
+    "DENIAL_FALLBACK_RULE",
+    "Conditions",
+    "Decision",
+    "FollowUpFacts",
+    "Rule",
+    "RuleSet",
+    "RulesError",
+    "decide",
+    "load_rules",
+]
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("followup_rules.yaml")
+
+Action = Literal["status_check", "attachment", "work_by_hand"]
+
+DENIAL_FALLBACK_RULE = "denial-not-covered"
+
+
+class RulesError(ConfigurationError):
+    """The rules file cannot be read or is not valid; the message names file, rule and field."""
+
+
+class Conditions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: list[str] | None = None
+    claim_status: list[str] | None = None
+    carc: list[str] | None = None
+    rarc: list[str] | None = None
+    reason_text: list[str] | None = None
+    match: list[Literal["matched", "needs_review", "unmatched"]] | None = None
+    reconciliation: list[Literal["balanced", "difference"]] | None = None
+    transaction: list[Literal["balanced", "difference"]] | None = None
+    flag: list[str] | None = None
+
+    @field_validator("claim_status")
+    @classmethod
+    def _known_status(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or []:
+            if (
+                value not in ClaimStatus._value2member_map_
+                and claim_status(value) is ClaimStatus.UNKNOWN
+            ):
+                raise ValueError(f"unknown claim status {value!r}")
+        return values
+
+    @field_validator("carc")
+    @classmethod
+    def _carc_codes(cls, values: list[str] | None) -> list[str] | None:
+        return [carc_code(v) or v for v in values] if values else values
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    when: Conditions = Field(default_factory=Conditions)
+    unless: Conditions | None = None
+    action: Action
+    reason: str
+    loinc: list[str] = Field(default_factory=list, description="Documents an attachment sends.")
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    rules: list[Rule]
+
+    @field_validator("rules")
+    @classmethod
+    def _attachments_name_documents(cls, rules: list[Rule]) -> list[Rule]:
+        names = [r.name for r in rules]
+        if len(names) != len(set(names)):
+            raise ValueError("rule names must be unique")
+        for rule in rules:
+            if rule.action == "attachment" and not rule.loinc:
+                raise ValueError(f"rule {rule.name}: an attachment rule needs loinc codes")
+        return rules
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpFacts:
+    """What the rules look at, for one claim payment."""
+
+    outcome: str
+    status: ClaimStatus
+    carcs: frozenset[str]
+    rarcs: frozenset[str]
+    reasons: tuple[str, ...]
+    match: str
+    reconciled: bool
+    transaction_balanced: bool | None = None
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    rule: str
+    reason: str
+    loinc_codes: tuple[str, ...]
+
+
+def _holds(c: Conditions, f: FollowUpFacts) -> bool:
+    checks: list[bool] = []
+    if c.outcome is not None:
+        checks.append(f.outcome in c.outcome)
+    if c.claim_status is not None:
+        wanted = {ClaimStatus._value2member_map_.get(v) or claim_status(v) for v in c.claim_status}
+        checks.append(f.status in wanted)
+    if c.carc is not None:
+        checks.append(bool(f.carcs & set(c.carc)))
+    if c.rarc is not None:
+        checks.append(bool(f.rarcs & {r.upper() for r in c.rarc}))
+    if c.reason_text is not None:
+        texts = [r.lower() for r in f.reasons]
+        checks.append(any(w.lower() in t for w in c.reason_text for t in texts))
+    if c.match is not None:
+        checks.append(f.match in c.match)
+    if c.reconciliation is not None:
+        checks.append(("balanced" if f.reconciled else "difference") in c.reconciliation)
+    if c.transaction is not None:
+        if f.transaction_balanced is None:
+            checks.append(False)
+        else:
+            checks.append(("balanced" if f.transaction_balanced else "difference") in c.transaction)
+    if c.flag is not None:
+        checks.append(bool(f.flags & set(c.flag)))
+    return all(checks)
+
+
+def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
+    """The decisions of every rule that fires, in rule order."""
+    out: list[Decision] = []
+    for rule in rules.rules:
+        # Transaction rules are decided once the whole transaction has arrived, the others
+        # as each claim payment arrives.
+        if (rule.when.transaction is None) != (facts.transaction_balanced is None):
+            continue
+        if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
+            out.append(Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)))
+    if not out and facts.outcome == "denied" and facts.transaction_balanced is None:
+        codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
+        out.append(
+            Decision(
+                "work_by_hand",
+                DENIAL_FALLBACK_RULE,
+                f"denied ({codes}) and no rule decides what to do: work it by hand",
+                (),
+            )
+        )
+    return out
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """Read and validate a rules file (the defaults when ``path`` is None)."""
+    source = path or DEFAULT_RULES_FILE
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"{source}: cannot read rules: {type(exc).__name__}") from exc
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise RulesError(f"{source}: {problems}") from exc

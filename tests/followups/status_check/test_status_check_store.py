@@ -1,0 +1,204 @@
+"""The partner handlers' tables and the status-check rows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from followup_support import status_check
+from pydantic import SecretStr
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from claimflow.settings import DatabaseSettings
+from handlers.followups.state import upgrade as upgrade_followups
+from handlers.followups.state.budgets import RequestBudgetStore
+from handlers.followups.state.tables import Base as FollowupBase
+from handlers.followups.state.timers import Lease
+from handlers.followups.status_check.store import StatusCheckStore
+from handlers.ledger.database import create_engine
+from handlers.ledger.database import upgrade as upgrade_ledger
+from router.followups import StatusCheckResult
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(DatabaseSettings(url=SecretStr(database_url)))
+    await upgrade_followups(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_the_ledger_and_the_partner_chains_share_one_database(engine: AsyncEngine) -> None:
+    await upgrade_ledger(engine)
+    await upgrade_followups(engine)  # idempotent, and independent of the ledger's chain
+
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        followups = (
+            await connection.execute(text("SELECT version_num FROM alembic_version_followups"))
+        ).scalar()
+    assert {
+        "status_checks",
+        "attachment_submissions",
+        "partner_request_budgets",
+        "claims",
+    } <= tables
+    assert {"alembic_version", "alembic_version_followups"} <= tables
+    assert followups == "f0002"
+
+
+@pytest.fixture
+def lane() -> str:
+    """A lane of this test's own: PostgreSQL's database is shared by the session's tests."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def _lease(store: StatusCheckStore, lane: str) -> Lease:
+    [lease] = await store.claim_due(lane=lane, limit=10, lease_seconds=60)
+    return lease
+
+
+async def test_a_status_check_row_records_the_integrex_id_before_its_result(
+    engine: AsyncEngine,
+    lane: str,
+) -> None:
+    store = StatusCheckStore(engine)
+    command = status_check()
+
+    first = await store.begin(command, lane=lane)
+    assert (first.state, first.attempts) == ("requested", 1)
+    assert first.command == command, "the timer keeps what it must send"
+    lease = await _lease(store, lane)
+    assert await store.submitting(lease)
+    assert await store.submitted(lease, "9326db0d-eeee-4c28-908a-b133033d3ed2", poll_after=0)
+    resumed = await store.begin(command, lane=lane)
+    assert (resumed.state, resumed.integrex_request_id, resumed.attempts) == (
+        "submitted",
+        "9326db0d-eeee-4c28-908a-b133033d3ed2",
+        2,
+    )
+
+    result = StatusCheckResult(
+        command_id=command.command_id,
+        claim_id=command.claim.claim_id,
+        submission_number=command.claim.submission_number,
+        outcome="answered",
+        integrex_request_id="9326db0d-eeee-4c28-908a-b133033d3ed2",
+        category_code="F1",
+        answered_at=datetime.now(UTC),
+    )
+    assert not await store.submitting(lease), "submitted gave the lease back"
+    lease = await _lease(store, lane)
+    assert await store.finish(lease, result)
+    await store.published(command.command_id)
+    done = await store.begin(command, lane=lane)
+    assert done.state == "answered"
+    assert done.result == result
+    assert done.attempts == 2, "a finished command's re-delivery is not an attempt"
+    assert (done.command, done.due_at) == (None, None), "published: no timer, no PHI kept"
+
+
+async def test_an_expired_integrex_id_is_forgotten_so_the_next_attempt_asks_again(
+    engine: AsyncEngine,
+    lane: str,
+) -> None:
+    store = StatusCheckStore(engine)
+    command = status_check()
+    await store.begin(command, lane=lane)
+    lease = await _lease(store, lane)
+    await store.submitted(lease, "old-id", poll_after=0)
+    lease = await _lease(store, lane)
+    await store.forget_request(lease)
+
+    state = await store.get(command.command_id)
+    assert state is not None
+    assert (state.state, state.integrex_request_id) == ("requested", None)
+
+
+async def test_a_due_row_is_leased_to_one_poller_and_a_lost_lease_writes_nothing(
+    engine: AsyncEngine,
+    lane: str,
+) -> None:
+    store = StatusCheckStore(engine)
+    other = StatusCheckStore(engine)
+    command = status_check()
+    await store.begin(command, lane=lane)
+
+    lease = await _lease(store, lane)
+    assert await other.claim_due(lane=lane, limit=10, lease_seconds=60) == []
+    assert await store.claim_due(lane=lane + "x", limit=10, lease_seconds=60) == []
+    await store.reschedule(lease, after=0)
+    taken = await _lease(other, lane)
+    assert taken.token != lease.token
+    assert not await store.submitting(lease), "the first poller's lease is gone"
+    assert (await store.get(command.command_id)).state == "requested"  # type: ignore[union-attr]
+
+
+async def test_a_lease_that_runs_out_makes_the_row_due_again(
+    engine: AsyncEngine, lane: str
+) -> None:
+    store = StatusCheckStore(engine)
+    await store.begin(status_check(), lane=lane)
+    [lease] = await store.claim_due(lane=lane, limit=10, lease_seconds=0)
+    [again] = await store.claim_due(lane=lane, limit=10, lease_seconds=60)
+    assert again.key == lease.key
+    assert again.token != lease.token
+
+
+async def test_concurrent_pollers_never_lease_the_same_row(engine: AsyncEngine, lane: str) -> None:
+    stores = [StatusCheckStore(engine) for _ in range(4)]
+    for _ in range(40):
+        await stores[0].begin(status_check(), lane=lane)
+
+    keys: list[str] = []
+    for _ in range(10):  # SQLite serialises the claims: the losers find nothing that round
+        batches = await asyncio.gather(
+            *(s.claim_due(lane=lane, limit=15, lease_seconds=60) for s in stores)
+        )
+        keys += [lease.key for batch in batches for lease in batch]
+        if len(keys) >= 40:
+            break
+    assert len(keys) == len(set(keys)) == 40
+
+
+async def test_the_daily_request_budget_is_shared_and_never_overrun(engine: AsyncEngine) -> None:
+    budgets = [RequestBudgetStore(engine) for _ in range(3)]
+    day = datetime.now(UTC).date()
+    partner = uuid.uuid4().hex[:12]
+    taken = await asyncio.gather(*(b.take(partner, day, 10) for b in budgets * 5))
+    assert sorted(t for t in taken if t is not None) == list(range(1, 11))
+    assert taken.count(None) == 5
+    assert await budgets[0].used(partner, day) == 10
+
+
+def _table_of(difference: Any) -> str | None:
+    """The table an Alembic autogenerate difference is about (a list wraps column changes)."""
+    if isinstance(difference, list):
+        difference = difference[0]
+    kind, item = difference[0], difference[1]
+    if kind.endswith("_table"):
+        return str(item.name)
+    if kind.endswith(("_index", "_constraint", "_fk")):
+        return str(item.table.name)
+    # ("add_column", schema, table, column), ("modify_type", schema, table, column, ...)
+    return str(difference[2]) if len(difference) > 2 else None
+
+
+async def test_the_followup_migrations_match_the_tables_the_stores_use(engine: AsyncEngine) -> None:
+    def differences(sync: Connection) -> list[Any]:
+        context = MigrationContext.configure(sync)
+        ours = set(FollowupBase.metadata.tables)
+        found = compare_metadata(context, FollowupBase.metadata)
+        # Only our tables: the ledger's (tables and their indexes) may share the database.
+        return [d for d in found if _table_of(d) in ours]
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
