@@ -40,7 +40,7 @@ async def _poster(client: AsyncClient, provider: LocalIdentityProvider) -> None:
     assert signed.headers["location"] == "/"
 
 
-async def test_signed_in_staff_see_queue_counts_and_the_later_queues_named(
+async def test_signed_in_staff_see_the_count_of_every_queue(
     client: AsyncClient, identity_provider: LocalIdentityProvider
 ) -> None:
     await _poster(client, identity_provider)
@@ -48,7 +48,26 @@ async def test_signed_in_staff_see_queue_counts_and_the_later_queues_named(
     assert page.status_code == 200
     assert 'href="/queues/needs-review"' in page.text
     assert '<span class="count">12</span>' in page.text
-    assert page.text.count("Available after ledger part 2") == 2
+    assert "Available after ledger part 2" not in page.text
+    assert 'href="/queues/partner-answered"' in page.text
+    assert 'href="/queues/attachment-unknown"' in page.text
+
+
+async def test_partner_answers_and_unknown_attachments_list_money_and_reasons(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    answered = await client.get("/queues/partner-answered", params={"sort": "largest"})
+    assert answered.status_code == 200
+    assert "The payer answered the status check: F2 Finalized/Denial" in answered.text
+    assert "The payer asks for documents" in answered.text
+    assert "request a status check again" in answered.text
+    assert "The payer rejected the attachment" in answered.text
+    assert f'href="/claims/{ids["partner_answered"]}#followups"' in answered.text
+    unknown = await client.get("/queues/attachment-unknown", params={"lane": "production"})
+    assert unknown.status_code == 200
+    assert unknown.text.count("mark it sent or not sent") == 2
+    assert unknown.text.count(", open ") == 2
 
 
 async def test_a_queue_lists_money_and_reasons_and_pages_by_cursor(
