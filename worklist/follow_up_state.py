@@ -173,8 +173,11 @@ def answer_words(what: str, state: str, detail: Any) -> str:
     """Why a partner's answer is on a queue, in a biller's words (no patient details)."""
     result: dict[str, Any] = detail if isinstance(detail, dict) else {}
     if what == "attachment":
-        violations = result.get("violations") or []
-        problems = f" ({len(violations)} problem(s): {violations[0]})" if violations else ""
+        violations = [str(v) for v in result.get("violations") or []]
+        problems = ""
+        if violations:
+            more = f" and {len(violations) - 1} more" if len(violations) > 1 else ""
+            problems = f" ({violations[0].split(': ', 1)[-1]}{more})"
         if state == ATTACHMENT_UNKNOWN_STATE:
             return (
                 "Attachment may or may not have reached the payer"
@@ -292,26 +295,36 @@ async def attachment_for_release(
     connection: AsyncConnection, acn: str
 ) -> AttachmentToRelease | None:
     """The attachment row, locked for this transaction (a no-op write first), or None."""
+    row = AttachmentRow
     locked = await connection.execute(
-        update(AttachmentRow)
-        .where(AttachmentRow.attachment_control_number == acn)
-        .values(attempts=AttachmentRow.attempts)
+        update(row).where(row.attachment_control_number == acn).values(attempts=row.attempts)
     )
     if not getattr(locked, "rowcount", 0):
         return None
-    row = (
+    found = (
         await connection.execute(
-            select(AttachmentRow).where(AttachmentRow.attachment_control_number == acn)
+            select(
+                row.attachment_control_number,
+                row.state,
+                row.command_id,
+                row.submission_number,
+                row.loinc_codes,
+                row.solicited,
+                row.request_number,
+                row.lane,
+                row.updated_at,
+                row.attempts,
+                row.availity_request_id,
+            ).where(row.attachment_control_number == acn)
         )
     ).one()
-    found: AttachmentRow = row._mapping[AttachmentRow]
     return AttachmentToRelease(
         acn=found.attachment_control_number,
         state=found.state,
         command_id=found.command_id,
         claim_number=found.submission_number,
         loinc_codes=tuple(code for code in found.loinc_codes.split(",") if code),
-        solicited=found.solicited,
+        solicited=bool(found.solicited),
         request_number=found.request_number,
         lane=found.lane,
         version=attachment_version(

@@ -53,7 +53,13 @@ from handlers.ledger.tables import (
     UTCDateTime,
 )
 from worklist.cursor import Cursor
-from worklist.follow_up_state import answer_words, attachments_unknown, partner_answered
+from worklist.follow_up_state import (
+    PartnerAnswer,
+    answer_words,
+    attachments_unknown,
+    partner_answered,
+    partner_answers_for,
+)
 from worklist.json_text import json_text
 from worklist.queues import QUEUES, QueueKind, SortKey
 from worklist.reasons import money_text, reason_for
@@ -160,6 +166,8 @@ class ClaimView:
     version: str
     ledger: LedgerClaimView
     """The ledger's claim view: money per payer, payments with their states, review items."""
+    partners: list[PartnerAnswer]
+    """The claim's status checks and attachments as their handlers keep them, newest first."""
 
 
 # --- the queues' sources ---------------------------------------------------------------------
@@ -472,6 +480,7 @@ class ReadModel:
                 reconciliations=list(reconciliations),
                 version=_version(claim.updated_at, max((e.id for e in events), default=0)),
                 ledger=await claim_view(ClaimLedger(self._engine), claim),
+                partners=await partner_answers_for(await session.connection(), claim.claim_number),
             )
 
 
