@@ -55,6 +55,7 @@ __all__ = [
     "answer_words",
     "attachment_for_release",
     "attachment_version",
+    "attachment_version_of",
     "attachments_unknown",
     "insert_attachments",
     "insert_status_checks",
@@ -335,6 +336,23 @@ async def attachment_for_release(
             found.availity_request_id,
         ),
         availity_request_id=found.availity_request_id,
+    )
+
+
+async def attachment_version_of(connection: AsyncConnection, acn: str) -> str | None:
+    """The attachment's version now (no lock), or None when there is no such attachment."""
+    row = AttachmentRow
+    found = (
+        await connection.execute(
+            select(row.state, row.updated_at, row.attempts, row.availity_request_id).where(
+                row.attachment_control_number == acn
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    return attachment_version(
+        acn, found.state, found.updated_at, found.attempts, found.availity_request_id
     )
 
 

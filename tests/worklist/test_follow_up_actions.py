@@ -6,11 +6,15 @@ import asyncio
 import json
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow.cli import main
+from claimflow.settings import DatabaseSettings
 from handlers.attachment.store import AttachmentStore
 from handlers.followup.rules import load_rules
+from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AccessRecord, FollowUp, OutboxMessage
@@ -24,6 +28,7 @@ from worklist.follow_up_actions import (
     mark_attachment,
     request_status_check,
 )
+from worklist.follow_up_state import upgrade_partner_tables
 from worklist.messages import WorklistTopics
 from worklist.people import Person
 from worklist.queues import QueueKind
@@ -255,3 +260,46 @@ async def test_two_people_marking_the_same_attachment_one_wins_the_other_is_told
         m for m in await _outbox(worklist_engine) if m.topic == "claimflow.worklist.decisions.v1"
     ]
     assert len(decisions) == 1
+
+
+async def _seed_demo(url: str) -> dict[str, int]:
+    engine = create_engine(DatabaseSettings(url=SecretStr(url)))
+    try:
+        await upgrade(engine)
+        await upgrade_partner_tables(engine)
+        return await seed_demo_ledger(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_the_same_actions_from_the_command_line_answer_in_one_line(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLAIMFLOW_DATABASE__URL", sqlite_url)
+    ids = asyncio.run(_seed_demo(sqlite_url))
+    denied = str(ids["denied"])
+    assert main(["review", "note", denied, "--note", "Appeal sent", "--by", "ops"]) == 0
+    assert f"note added to claim {denied}" in capsys.readouterr().out
+    assert main(["review", "status-check", denied, "--why", "Ask why", "--by", "ops"]) == 0
+    assert "requested for claim" in capsys.readouterr().out
+    assert main(["review", "status-check", denied, "--why", "x", "--version", "1.1"]) == 1
+    stale = capsys.readouterr().err
+    assert stale.startswith("claimflow: This claim changed after you opened it")
+    assert len(stale.strip().splitlines()) == 1
+    assert main(["review", "attachments"]) == 0
+    listed = capsys.readouterr().out.splitlines()[1:]
+    assert len(listed) == 2
+    acn, _claim, _number, _since, version = listed[0].split("\t")
+    mark = ["review", "mark-attachment", acn, "--why", "Checked Availity", "--by", "ops"]
+    assert main([*mark, "--as", "sent"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "claimflow: availity_request_id: give the request id Availity shows for this attachment"
+    )
+    assert main([*mark, "--as", "not-sent", "--version", version]) == 0
+    assert f"attachment {acn} marked not sent; it is sent again" in capsys.readouterr().out
+    assert main([*mark, "--as", "not-sent", "--version", version]) == 1
+    assert "changed after you opened it" in capsys.readouterr().err
+    assert main(["review", "mark-attachment", "NOPE", "--as", "not-sent", "--why", "w"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "claimflow: attachment_control_number: no attachment 'NOPE'"
+    )
