@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from worklist.audit import Access
+from worklist.client_address import client_address
 from worklist.context import WorklistContext
 from worklist.cursor import Cursor
 from worklist.errors import (
@@ -72,7 +73,7 @@ def access(
         actor=actor,
         action=action,
         target=target,
-        client_address=request.client.host if request.client else None,
+        client_address=client_address(request, context_of(request).settings.web.trusted_proxies),
         request_id=str(getattr(request.state, "request_id", "")),
         claim_ids=claim_ids,
         outcome=outcome,
