@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from claimflow.errors import BadSetting
@@ -322,6 +322,11 @@ class WebSettings(BaseModel):
     page_size: int = Field(50, ge=1, le=500, description="Rows per page of a queue list.")
     http_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of calls to the identity provider."
+    )
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
+        (),
+        description="Proxies (addresses or networks, JSON list) whose X-Forwarded-For is "
+        "believed for the access log's 'from where'; empty believes none.",
     )
 
 

@@ -75,6 +75,18 @@ CASES: dict[str, Case] = {
         ExitCode.UNAVAILABLE,
         "cannot open the ledger database",
     ),
+    "review note": Case(
+        ("1", "--note", "n"), ExitCode.UNAVAILABLE, "cannot open the ledger database"
+    ),
+    "review status-check": Case(
+        ("1", "--why", "w"), ExitCode.UNAVAILABLE, "cannot open the ledger database"
+    ),
+    "review attachments": Case((), ExitCode.UNAVAILABLE, "cannot open the ledger database"),
+    "review mark-attachment": Case(
+        ("ACN1", "--as", "not-sent", "--why", "w"),
+        ExitCode.UNAVAILABLE,
+        "cannot open the ledger database",
+    ),
     "dev up": Case(("--port", TAKEN, "--kafka-port", TAKEN), ExitCode.USAGE, "already in use"),
 }
 

@@ -185,6 +185,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
             Route("/queues/{kind}", pages.queue_list, methods=["GET"]),
             Route("/claims/{claim_id:int}", pages.claim_page, methods=["GET"]),
             Route("/claims/{claim_id:int}/notes", pages.add_claim_note, methods=["POST"]),
+            Route(
+                "/claims/{claim_id:int}/status-checks",
+                pages.request_claim_status_check,
+                methods=["POST"],
+            ),
+            Route("/attachments/{acn}/outcome", pages.mark_attachment_outcome, methods=["POST"]),
             Route("/review/{item_id:int}", review_pages.review_page, methods=["GET"]),
             Route("/review/{item_id:int}", review_pages.decide_review, methods=["POST"]),
             Route("/login", _login, methods=["GET"]),

@@ -24,7 +24,7 @@ class Cursor:
     kind: QueueKind
     sort: SortKey
     value: str
-    item_id: int
+    item_id: int | str
 
     def encode(self) -> str:
         raw = json.dumps([self.kind.value, self.sort.value, self.value, self.item_id])
@@ -40,7 +40,7 @@ class Cursor:
             return None
         if (found_kind, found_sort) != (kind.value, sort.value):
             return None
-        if not isinstance(value, str) or not isinstance(item_id, int):
+        if not isinstance(value, str) or not isinstance(item_id, (int, str)):
             return None
         try:
             if sort in (SortKey.LARGEST, SortKey.SMALLEST):

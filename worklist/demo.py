@@ -27,6 +27,7 @@ from handlers.ledger.tables import (
     TimelineEvent,
     TransactionResult,
 )
+from worklist.follow_up_state import insert_attachments, insert_status_checks
 
 __all__ = ["DemoLedger", "seed_demo_ledger"]
 
@@ -130,7 +131,118 @@ class DemoLedger:
             self._parked(unit, claims)
             self._unbalanced(unit, claims)
             await unit.flush()
+        await self._partners(engine, claims)
         return self.ids
+
+    async def _partners(self, engine: AsyncEngine, claims: list[Claim]) -> None:
+        """Status checks and attachments as their handlers leave them (the follow-up tables)."""
+        at = START + timedelta(days=13)
+
+        def check(
+            claim: Claim, n: int, state: str, result: dict[str, Any] | None
+        ) -> dict[str, Any]:
+            return {
+                "command_id": f"demo-sc-{claim.id}-{n}",
+                "claim_id": str(claim.id),
+                "submission_number": claim.claim_number,
+                "state": state,
+                "integrex_request_id": f"IGX-{4100 + claim.id}",
+                "result": None
+                if result is None
+                else {
+                    "schema": "claimflow.status-check-result.v1",
+                    "command_id": f"demo-sc-{claim.id}-{n}",
+                    "claim_id": str(claim.id),
+                    "submission_number": claim.claim_number,
+                    "answered_at": (at + timedelta(hours=n)).isoformat(),
+                    **result,
+                },
+                "attempts": 1,
+                "lane": "production",
+                "created_at": at + timedelta(hours=n),
+                "updated_at": at + timedelta(hours=n, minutes=2),
+            }
+
+        def attachment(claim: Claim, n: int, state: str, violations: list[str]) -> dict[str, Any]:
+            acn = f"DEMOACN{claim.id:04d}{n}"
+            outcome = {"needs_review": "pending", "rejected": "rejected", "failed": "failed"}
+            return {
+                "attachment_control_number": acn,
+                "command_id": f"demo-at-{claim.id}-{n}",
+                "loinc_codes": "11506-3,18842-5",
+                "claim_id": str(claim.id),
+                "submission_number": claim.claim_number,
+                "request_number": "",
+                "solicited": False,
+                "state": state,
+                "availity_request_id": None,
+                "result": {
+                    "schema": "claimflow.attachment-result.v1",
+                    "command_id": f"demo-at-{claim.id}-{n}",
+                    "claim_id": str(claim.id),
+                    "submission_number": claim.claim_number,
+                    "outcome": outcome.get(state, "accepted"),
+                    "attachment_control_number": acn,
+                    "status": "needs_review" if state == "needs_review" else None,
+                    "violations": violations,
+                    "finished_at": (at + timedelta(hours=n)).isoformat(),
+                },
+                "attempts": 1,
+                "lane": "production",
+                "created_at": at + timedelta(hours=n),
+                "updated_at": at + timedelta(hours=n, minutes=5),
+            }
+
+        denied = [c for c in claims if c.status == "denied"]
+        checks = [
+            check(
+                denied[0],
+                1,
+                "answered",
+                {
+                    "outcome": "answered",
+                    "category_code": "F2",
+                    "category_meaning": "Finalized/Denial",
+                    "status_code": "16",
+                    "status_meaning": "Claim lacks information",
+                },
+            ),
+            check(
+                denied[1],
+                2,
+                "answered",
+                {
+                    "outcome": "answered",
+                    "category_code": "R1",
+                    "category_meaning": "Requests for additional information",
+                    "status_code": "294",
+                    "status_meaning": "Supporting documentation",
+                    "needs_documents": True,
+                },
+            ),
+            check(denied[2], 3, "unknown", None),
+            check(
+                claims[5],
+                4,
+                "answered",
+                {
+                    "outcome": "answered",
+                    "category_code": "P1",
+                    "category_meaning": "Pending/In Process",
+                },
+            ),
+        ]
+        unsure = "reconciliation: sent without a confirmation; not re-sent, a person must check"
+        attachments = [
+            attachment(claims[2], 1, "needs_review", [unsure]),
+            attachment(denied[1], 2, "needs_review", [unsure]),
+            attachment(denied[3], 3, "rejected", ["payload[0].fileName: unsupported file type"]),
+        ]
+        self.ids["partner_answered"] = denied[0].id
+        self.ids["attachment_unknown"] = claims[2].id
+        async with engine.begin() as connection:
+            await insert_status_checks(connection, checks)
+            await insert_attachments(connection, attachments)
 
     def _history(self, unit: Any, claim: Claim) -> None:
         at = claim.created_at

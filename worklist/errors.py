@@ -9,13 +9,15 @@
     ├── CsrfRejectedError          (403)  a state-changing request without the session's token
     ├── ClaimNotFoundError         (404)
     ├── InvalidDecisionError       (422)  a form field is wrong; names the field
-    └── StaleDecisionError         (409)  the claim changed since the person saw it
+    ├── StaleDecisionError         (409)  the claim changed since the person saw it
+    └── AttachmentChangedError     (409)  the attachment's state moved since it was shown
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "AttachmentChangedError",
     "ClaimNotFoundError",
     "CsrfRejectedError",
     "InvalidDecisionError",
@@ -77,11 +79,28 @@ class StaleDecisionError(WorklistError):
     status_code = 409
     title = "The claim changed"
 
-    def __init__(self, claim_id: int, current_version: str) -> None:
+    def __init__(self, claim_id: int, current_version: str, *, what: str = "note") -> None:
         super().__init__(
-            "This claim changed after you opened it, so your note was not saved. "
+            f"This claim changed after you opened it, so your {what} was not saved. "
+            f"Its current state is shown below; read it and ask again if it still applies."
+            if what != "note"
+            else "This claim changed after you opened it, so your note was not saved. "
             "Its current state is shown below; read it and add your note again if it still "
             "applies."
         )
         self.claim_id = claim_id
         self.current_version = current_version
+
+
+class AttachmentChangedError(WorklistError):
+    status_code = 409
+    title = "The attachment changed"
+
+    def __init__(self, control_number: str, state: str | None) -> None:
+        now = f" (it is now {state.replace('_', ' ')})" if state else ""
+        super().__init__(
+            f"Attachment {control_number} changed after you opened it{now}, so your mark was "
+            "not saved. Its current state is shown below; mark it again if it still applies."
+        )
+        self.control_number = control_number
+        self.state = state

@@ -18,9 +18,11 @@ from router.topics import TopicSet
 
 __all__ = [
     "AccessRecordMessage",
+    "AttachmentMarkedMessage",
     "ClaimFigures",
     "ClaimNoteMessage",
     "ReviewDecisionMessage",
+    "StatusCheckRequestedMessage",
     "WorklistTopics",
 ]
 
@@ -100,3 +102,42 @@ class ReviewDecisionMessage(_Contract):
     note: str | None
     before: ClaimFigures | None
     after: ClaimFigures | None
+
+
+class StatusCheckRequestedMessage(_Contract):
+    """A person asked Integrex about a claim now (the command went to status_check_requests)."""
+
+    schema_name: Literal["claimflow.worklist-status-check-request.v1"] = Field(
+        "claimflow.worklist-status-check-request.v1", alias="schema"
+    )
+    message_id: str = Field(description="The decision's id.")
+    command_id: str = Field(description="The StatusCheckRequest's command id.")
+    claim_id: str
+    claim_number: str
+    decided_by: str
+    decided_by_name: str
+    decided_at: datetime
+    version_seen: str = Field(description="The claim version the person decided on.")
+    why: str
+
+
+class AttachmentMarkedMessage(_Contract):
+    """A person released an attachment whose outcome was unknown: sent, or not sent."""
+
+    schema_name: Literal["claimflow.worklist-attachment-marked.v1"] = Field(
+        "claimflow.worklist-attachment-marked.v1", alias="schema"
+    )
+    message_id: str = Field(description="The decision's id.")
+    attachment_control_number: str
+    command_id: str
+    claim_id: str
+    claim_number: str
+    marked: Literal["sent", "not_sent"]
+    availity_request_id: int | None = Field(description="The Availity id the person found.")
+    state_before: str
+    state_after: str
+    decided_by: str
+    decided_by_name: str
+    decided_at: datetime
+    version_seen: str = Field(description="The attachment's version the person decided on.")
+    why: str

@@ -14,21 +14,31 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from worklist.audit import Access
+from worklist.client_address import client_address
 from worklist.context import WorklistContext
 from worklist.cursor import Cursor
 from worklist.errors import (
     AccessDeniedError,
+    AttachmentChangedError,
     ClaimNotFoundError,
     InvalidDecisionError,
     StaleDecisionError,
 )
 from worklist.filters import LANES, read_list_request
+from worklist.follow_up_actions import MAX_WHY_LENGTH, mark_attachment, request_status_check
 from worklist.notes import MAX_NOTE_LENGTH, add_note
 from worklist.people import Person
 from worklist.queues import QUEUES, QueueKind, SortKey
 from worklist.sessions import check_csrf, csrf_token, current_person
 
-__all__ = ["add_claim_note", "claim_page", "queue_list", "queues_overview"]
+__all__ = [
+    "add_claim_note",
+    "claim_page",
+    "mark_attachment_outcome",
+    "queue_list",
+    "queues_overview",
+    "request_claim_status_check",
+]
 
 
 def context_of(request: Request) -> WorklistContext:
@@ -63,7 +73,7 @@ def access(
         actor=actor,
         action=action,
         target=target,
-        client_address=request.client.host if request.client else None,
+        client_address=client_address(request, context_of(request).settings.web.trusted_proxies),
         request_id=str(getattr(request.state, "request_id", "")),
         claim_ids=claim_ids,
         outcome=outcome,
@@ -145,6 +155,8 @@ async def _claim_response(
     *,
     problem: str | None = None,
     note: str = "",
+    why: str = "",
+    done: str | None = None,
     status_code: int = 200,
 ) -> Response:
     context = context_of(request)
@@ -159,16 +171,29 @@ async def _claim_response(
             "view": view,
             "problem": problem,
             "note": note,
+            "why": why,
+            "done": done,
             "max_note_length": MAX_NOTE_LENGTH,
+            "max_why_length": MAX_WHY_LENGTH,
         },
         status_code=status_code,
     )
 
 
+_DONE = {
+    "status-check": "Status check requested: it is on its way to the payer through Integrex.",
+    "status-check-again": "That status check was already requested; nothing was sent twice.",
+    "sent": "Attachment marked sent: its status is asked of Availity again.",
+    "not-sent": "Attachment marked not sent: it is sent again.",
+    "note": "Note added.",
+}
+
+
 async def claim_page(request: Request) -> Response:
     person = signed_in(request)
     claim_id = int(request.path_params["claim_id"])
-    response = await _claim_response(request, person, claim_id)
+    done = _DONE.get(str(request.query_params.get("done", "")))
+    response = await _claim_response(request, person, claim_id, done=done)
     await context_of(request).access_log.record(
         access(request, person.subject, "view_claim", f"claim:{claim_id}", (claim_id,))
     )
@@ -219,3 +244,102 @@ async def add_claim_note(request: Request) -> Response:
             status_code=refused.status_code,
         )
     return RedirectResponse(f"/claims/{claim_id}#timeline", status_code=303)
+
+
+async def _decider(
+    request: Request, action: str, target: str, claim_ids: tuple[int, ...]
+) -> Person:
+    """The signed-in poster; a refusal is audited before it is raised."""
+    try:
+        return signed_in(request, decide=True)
+    except AccessDeniedError as refused:
+        await context_of(request).access_log.record(
+            access(request, refused.subject or "anonymous", action, target, claim_ids, "refused")
+        )
+        raise
+
+
+async def request_claim_status_check(request: Request) -> Response:
+    context = context_of(request)
+    claim_id = int(request.path_params["claim_id"])
+    async with request.form(max_files=0, max_fields=10) as form:
+        check_csrf(request, form, context.settings.web.public_url)
+        fields = {name: str(form.get(name) or "") for name in ("version", "why")}
+    target = f"claim:{claim_id}"
+    person = await _decider(request, "request_status_check", target, (claim_id,))
+    try:
+        requested = await request_status_check(
+            context.ledger,
+            context.poster,
+            context.access_log,
+            context.topics,
+            claim_id=claim_id,
+            seen_version=fields["version"],
+            why=fields["why"],
+            person=person,
+            access=access(request, person.subject, "request_status_check", target, (claim_id,)),
+        )
+    except (StaleDecisionError, InvalidDecisionError) as refused:
+        await context.access_log.record(
+            access(request, person.subject, "request_status_check", target, (claim_id,), "refused")
+        )
+        return await _claim_response(
+            request,
+            person,
+            claim_id,
+            problem=refused.message,
+            why=fields["why"],
+            status_code=refused.status_code,
+        )
+    done = "status-check" if requested.new else "status-check-again"
+    return RedirectResponse(f"/claims/{claim_id}?done={done}#followups", status_code=303)
+
+
+async def mark_attachment_outcome(request: Request) -> Response:
+    context = context_of(request)
+    control_number = str(request.path_params["acn"])
+    fields_named = ("version", "outcome", "availity_request_id", "why", "claim_id")
+    async with request.form(max_files=0, max_fields=12) as form:
+        check_csrf(request, form, context.settings.web.public_url)
+        fields = {name: str(form.get(name) or "").strip() for name in fields_named}
+    claim_id = int(fields["claim_id"]) if fields["claim_id"].isdigit() else None
+    claim_ids = (claim_id,) if claim_id is not None else ()
+    target = f"attachment:{control_number}"
+    person = await _decider(request, "mark_attachment", target, claim_ids)
+    try:
+        if fields["outcome"] not in ("sent", "not_sent"):
+            raise InvalidDecisionError("outcome", "choose sent or not sent")
+        request_id = fields["availity_request_id"]
+        if request_id and not request_id.isdigit():
+            raise InvalidDecisionError("availity_request_id", "digits only, as Availity shows it")
+        await mark_attachment(
+            context.ledger,
+            context.access_log,
+            context.topics,
+            control_number=control_number,
+            seen_version=fields["version"],
+            sent=fields["outcome"] == "sent",
+            availity_request_id=int(request_id) if request_id else None,
+            why=fields["why"],
+            person=person,
+            access=access(request, person.subject, "mark_attachment", target, claim_ids),
+            deadline_seconds=context.settings.availity.poll_deadline_seconds,
+        )
+    except (AttachmentChangedError, InvalidDecisionError, ClaimNotFoundError) as refused:
+        await context.access_log.record(
+            access(request, person.subject, "mark_attachment", target, claim_ids, "refused")
+        )
+        if claim_id is None:
+            raise
+        return await _claim_response(
+            request,
+            person,
+            claim_id,
+            problem=refused.message,
+            status_code=refused.status_code,
+        )
+    done = "sent" if fields["outcome"] == "sent" else "not-sent"
+    where = (
+        f"/claims/{claim_id}?done={done}#followups" if claim_id else "/queues/attachment-unknown"
+    )
+    return RedirectResponse(where, status_code=303)

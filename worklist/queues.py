@@ -78,17 +78,18 @@ QUEUES: dict[QueueKind, Queue] = {
         ),
         Queue(
             QueueKind.PARTNER_ANSWERED,
-            "Partner answered",
-            "Status checks and attachments whose answer needs a person.",
-            "Amount",
-            available=False,
+            "Partner answered (action needed)",
+            "Claim status checks whose answer needs a person (denied, rejected, documents "
+            "asked for, not found, no answer) and attachments the payer rejected or that were "
+            "never sent.",
+            "Open balance",
         ),
         Queue(
             QueueKind.ATTACHMENT_UNKNOWN,
             "Attachment outcome unknown",
-            "Attachments that may or may not have reached the payer.",
-            "Amount",
-            available=False,
+            "Attachments that may or may not have reached the payer: check at Availity, then "
+            "mark each sent or not sent.",
+            "Open balance",
         ),
     )
 }

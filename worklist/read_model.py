@@ -53,9 +53,16 @@ from handlers.ledger.tables import (
     UTCDateTime,
 )
 from worklist.cursor import Cursor
+from worklist.follow_up_state import (
+    PartnerAnswer,
+    answer_words,
+    attachments_unknown,
+    partner_answered,
+    partner_answers_for,
+)
 from worklist.json_text import json_text
 from worklist.queues import QUEUES, QueueKind, SortKey
-from worklist.reasons import reason_for
+from worklist.reasons import money_text, reason_for
 
 __all__ = [
     "HOLD_REASONS",
@@ -94,7 +101,7 @@ class QueueFilter:
 @dataclass(frozen=True, slots=True)
 class QueueRow:
     kind: QueueKind
-    item_id: int
+    item_id: int | str
     claim_id: int | None
     claim_number: str | None
     payer: str | None
@@ -159,6 +166,8 @@ class ClaimView:
     version: str
     ledger: LedgerClaimView
     """The ledger's claim view: money per payer, payments with their states, review items."""
+    partners: list[PartnerAnswer]
+    """The claim's status checks and attachments as their handlers keep them, newest first."""
 
 
 # --- the queues' sources ---------------------------------------------------------------------
@@ -290,7 +299,10 @@ _SOURCES: Mapping[QueueKind, Callable[[], Select[Any]]] = {
     QueueKind.OVERPAID: _overpaid,
     QueueKind.UNBALANCED: _unbalanced,
     QueueKind.TRANSACTION_TOTAL: _transaction_total,
+    QueueKind.PARTNER_ANSWERED: partner_answered,
+    QueueKind.ATTACHMENT_UNKNOWN: attachments_unknown,
 }
+_PARTNER_QUEUES = (QueueKind.PARTNER_ANSWERED, QueueKind.ATTACHMENT_UNKNOWN)
 
 
 def _money(text: Any) -> Decimal | None:
@@ -405,16 +417,27 @@ class ReadModel:
             detail = (row["detail"], str(amount))
         if kind is QueueKind.NEEDS_REVIEW:
             detail = (row["detail"], row["hold"], row["note"])
+        reason = reason_for(kind, row["amount_text"], detail)
+        if kind in _PARTNER_QUEUES:
+            reason = answer_words(row["what"], row["state"], row["detail"])
+            if amount is not None:
+                charged = amount
+                amount = charged - sum(
+                    (_money(row[name]) or Decimal("0"))
+                    for name in ("paid_text", "patient_text", "adjusted_text")
+                )
+                reason += f" Charged {money_text(charged)}, open {money_text(amount)}."
+        item_id = row["item_id"]
         return QueueRow(
             kind=kind,
-            item_id=int(row["item_id"]),
+            item_id=item_id if isinstance(item_id, str) else int(item_id),
             claim_id=row["claim_id"],
             claim_number=row["claim_number"],
             payer=row["payer"],
             amount=amount,
             at=row["at"],
             lane=row["lane"],
-            reason=reason_for(kind, row["amount_text"], detail),
+            reason=reason,
         )
 
     async def claim(self, claim_id: int) -> ClaimView | None:
@@ -457,6 +480,7 @@ class ReadModel:
                 reconciliations=list(reconciliations),
                 version=_version(claim.updated_at, max((e.id for e in events), default=0)),
                 ledger=await claim_view(ClaimLedger(self._engine), claim),
+                partners=await partner_answers_for(await session.connection(), claim.claim_number),
             )
 
 

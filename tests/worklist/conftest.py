@@ -20,6 +20,7 @@ from claimflow.devstack.identity import LocalIdentityProvider
 from claimflow.devstack.kafka import free_port
 from claimflow.settings import DatabaseSettings
 from handlers.ledger.database import create_engine, upgrade
+from worklist.follow_up_state import upgrade_partner_tables
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +72,7 @@ async def worklist_engine(worklist_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(DatabaseSettings(url=SecretStr(worklist_url)))
     try:
         await upgrade(engine)
+        await upgrade_partner_tables(engine)
         yield engine
     finally:
         await engine.dispose()

@@ -40,7 +40,7 @@ async def _poster(client: AsyncClient, provider: LocalIdentityProvider) -> None:
     assert signed.headers["location"] == "/"
 
 
-async def test_signed_in_staff_see_queue_counts_and_the_later_queues_named(
+async def test_signed_in_staff_see_the_count_of_every_queue(
     client: AsyncClient, identity_provider: LocalIdentityProvider
 ) -> None:
     await _poster(client, identity_provider)
@@ -48,7 +48,26 @@ async def test_signed_in_staff_see_queue_counts_and_the_later_queues_named(
     assert page.status_code == 200
     assert 'href="/queues/needs-review"' in page.text
     assert '<span class="count">12</span>' in page.text
-    assert page.text.count("Available after ledger part 2") == 2
+    assert "Available after ledger part 2" not in page.text
+    assert 'href="/queues/partner-answered"' in page.text
+    assert 'href="/queues/attachment-unknown"' in page.text
+
+
+async def test_partner_answers_and_unknown_attachments_list_money_and_reasons(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    answered = await client.get("/queues/partner-answered", params={"sort": "largest"})
+    assert answered.status_code == 200
+    assert "The payer answered the status check: F2 Finalized/Denial" in answered.text
+    assert "The payer asks for documents" in answered.text
+    assert "request a status check again" in answered.text
+    assert "The payer rejected the attachment" in answered.text
+    assert f'href="/claims/{ids["partner_answered"]}#followups"' in answered.text
+    unknown = await client.get("/queues/attachment-unknown", params={"lane": "production"})
+    assert unknown.status_code == 200
+    assert unknown.text.count("mark it sent or not sent") == 2
+    assert unknown.text.count(", open ") == 2
 
 
 async def test_a_queue_lists_money_and_reasons_and_pages_by_cursor(
@@ -206,3 +225,93 @@ async def test_a_viewer_sees_the_review_page_but_cannot_decide(
     csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     data = {"csrf_token": csrf, "version": "x", "action": "post", "claim_id": str(claim_id)}
     assert (await client.post(f"/review/{parked.id}", data=data)).status_code == 403
+
+
+def _field(page: str, form_action: str, name: str) -> str:
+    form = page.split(f'action="{form_action}"', 1)[1].split("</form>", 1)[0]
+    return form.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
+
+
+async def test_a_poster_requests_a_status_check_now_once_and_a_stale_page_is_refused(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, ids: dict[str, int]
+) -> None:
+    await _poster(client, identity_provider)
+    claim = f"/claims/{ids['denied']}"
+    page = (await client.get(claim)).text
+    action = f"{claim}/status-checks"
+    data = {
+        "csrf_token": _field(page, action, "csrf_token"),
+        "version": _field(page, action, "version"),
+        "why": "Denied CARC 16; ask what is missing",
+    }
+    asked = await client.post(action, data=data)
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"{claim}?done=status-check#followups"
+    shown = (await client.get(asked.headers["location"])).text
+    assert "Status check requested" in shown
+    assert "claim status check requested now by Pat: Denied CARC 16" in shown
+    again = await client.post(action, data=data)  # the same form sent twice
+    assert again.headers["location"] == f"{claim}?done=status-check-again#followups"
+    forged = await client.post(action, data={**data, "csrf_token": "x"})
+    assert forged.status_code == 403
+    empty = await client.post(
+        action, data={**data, "version": _field(shown, action, "version"), "why": " "}
+    )
+    assert empty.status_code == 422
+    assert "why: say why" in empty.text
+
+
+async def test_a_poster_marks_an_unknown_attachment_not_sent_and_a_viewer_cannot(
+    client: AsyncClient,
+    identity_provider: LocalIdentityProvider,
+    ids: dict[str, int],
+    worklist_engine: AsyncEngine,
+) -> None:
+    claim_id = ids["attachment_unknown"]
+    claim = f"/claims/{claim_id}"
+    await sign_in(client, identity_provider, "val@example.org", ["viewer"])
+    seen = (await client.get(claim)).text
+    assert "⚠ Outcome unknown" in seen
+    assert "Save the outcome" not in seen
+    acn = seen.split('id="answer-', 1)[1].split('"', 1)[0]
+    csrf = seen.split('name="csrf_token" value="')[1].split('"')[0]
+    action = f"/attachments/{acn}/outcome"
+    refused = await client.post(
+        action,
+        data={
+            "csrf_token": csrf,
+            "version": "x",
+            "outcome": "not_sent",
+            "why": "x",
+            "claim_id": str(claim_id),
+        },
+    )
+    assert refused.status_code == 403
+    await _poster(client, identity_provider)
+    page = (await client.get(claim)).text
+    data = {
+        "csrf_token": _field(page, action, "csrf_token"),
+        "version": _field(page, action, "version"),
+        "claim_id": str(claim_id),
+        "outcome": "sent",
+        "why": "Found it at Availity",
+    }
+    no_id = await client.post(action, data=data)
+    assert no_id.status_code == 422
+    assert "availity_request_id: give the request id" in no_id.text
+    marked = await client.post(action, data={**data, "outcome": "not_sent"})
+    assert marked.status_code == 303
+    assert marked.headers["location"] == f"{claim}?done=not-sent#followups"
+    after = (await client.get(marked.headers["location"])).text
+    assert "Attachment marked not sent" in after
+    assert "⚠ Outcome unknown" not in after
+    stale = await client.post(action, data={**data, "outcome": "not_sent"})
+    assert stale.status_code == 409
+    assert "changed after you opened it (it is now intent recorded)" in stale.text
+    async with ClaimLedger(worklist_engine).unit() as unit:
+        records = list(await unit.session.scalars(select(AccessRecord)))
+    assert {(r.action, r.outcome, r.actor) for r in records} >= {
+        ("mark_attachment", "refused", "val@example.org"),
+        ("mark_attachment", "allowed", "pat@example.org"),
+        ("mark_attachment", "refused", "pat@example.org"),
+    }

@@ -27,8 +27,8 @@ async def test_counts_cover_every_queue_today_s_ledger_can_express(
         QueueKind.OVERPAID: 2,
         QueueKind.UNBALANCED: 3,
         QueueKind.TRANSACTION_TOTAL: 1,
-        QueueKind.PARTNER_ANSWERED: None,
-        QueueKind.ATTACHMENT_UNKNOWN: None,
+        QueueKind.PARTNER_ANSWERED: 4,
+        QueueKind.ATTACHMENT_UNKNOWN: 2,
     }
     assert all(counts[kind] is None for kind, queue in QUEUES.items() if not queue.available)
 
