@@ -75,6 +75,9 @@ _SOAK_ENV = {
     "CLAIMFLOW_HANDLERS__BACKOFF_BASE_SECONDS": "0.2",
     "CLAIMFLOW_HANDLERS__BACKOFF_MAX_SECONDS": "2",
     "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.5",
+    # A killed handler's claimed follow-ups are taken over once their lease runs out (above the
+    # partners' 5 s timeout).
+    "CLAIMFLOW_FOLLOWUPS__LEASE_SECONDS": "10",
     "CLAIMFLOW_LOGGING__FORMAT": "json",
     # The soak sends far more than the Availity Demo plan's 500 requests a day.
     "CLAIMFLOW_AVAILITY__DAILY_REQUEST_LIMIT": "10000000",
@@ -558,7 +561,12 @@ class _Watch:
                 return True
             if time.monotonic() - shown > 10:
                 shown = time.monotonic()
-                print(f"soak: draining: {self.now}", flush=True)
+                now = self.now
+                print(
+                    f"soak: draining: posted {now.posted}, checked with Integrex "
+                    f"{now.integrex_claims}, attached at Availity {now.availity_claims}",
+                    flush=True,
+                )
             await asyncio.sleep(0.5)
         return done(self.now)
 
