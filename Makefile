@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run test lint typecheck pytest bench screenshots
+.PHONY: run test lint typecheck pytest bench screenshots soak
 
 run:
 	CLAIMFLOW_BOOTSTRAP_KCAT=1 ./scripts/bootstrap
@@ -27,3 +27,11 @@ bench:
 screenshots:
 	./scripts/bootstrap
 	.venv/bin/python -m claimflow.devstack.screenshots
+
+# The fault soak: the whole stack for MINUTES (10) at RATE webhooks/s while each role is killed,
+# the broker restarts and a partner fails; prints the figures (docs/operations.md).
+MINUTES ?= 10
+RATE ?= 2
+soak:
+	./scripts/bootstrap
+	.venv/bin/python -m claimflow.devstack.soak --minutes $(MINUTES) --rate $(RATE) --database postgresql

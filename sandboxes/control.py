@@ -9,6 +9,10 @@ Tests (and a person at the local stack) steer a sandbox over HTTP:
       {"kind": "error", "status": 500, "after_processing": true}   # act, then fail
       {"kind": "slow", "delay_seconds": 2.0, "after_processing": true}
       {"kind": "stale_token"}   # revoke the presented token and answer 401
+      {"kind": "error", "status": 503, "for_seconds": 30}   # every request for 30 s
+
+  ``for_seconds`` makes a fault a window in time: it plays on every matching request until the
+  window closes, whatever ``count`` says (a partner that is down "for a while").
 
 * ``POST /_sandbox/config`` changes the partner's knobs (see each sandbox's ``configure``).
 * ``GET /_sandbox/submissions`` counts accepted submissions per request key.
@@ -20,6 +24,7 @@ Tests (and a person at the local stack) steer a sandbox over HTTP:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +50,8 @@ class Fault:
     delay_seconds: float = 0.0
     after_processing: bool = False
     retry_after: float | None = None
+    until: float | None = None
+    """``time.monotonic()`` at which a windowed fault (``for_seconds``) stops playing."""
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Fault:
@@ -52,6 +59,7 @@ class Fault:
         if kind not in ("error", "slow", "stale_token"):
             raise ValueError(f"unknown fault kind {kind!r}")
         retry_after = body.get("retry_after")
+        for_seconds = body.get("for_seconds")
         return cls(
             kind=kind,
             endpoint=str(body.get("endpoint", "any")),
@@ -60,6 +68,7 @@ class Fault:
             delay_seconds=float(body.get("delay_seconds", 0.0)),
             after_processing=bool(body.get("after_processing", False)),
             retry_after=None if retry_after is None else float(retry_after),
+            until=None if for_seconds is None else time.monotonic() + float(for_seconds),
         )
 
 
@@ -82,8 +91,12 @@ class SandboxControl:
         self.tokens.reset()
 
     def take_fault(self, endpoint: str) -> Fault | None:
+        now = time.monotonic()
+        self.faults = [f for f in self.faults if f.until is None or f.until > now]
         for fault in self.faults:
             if fault.endpoint in (endpoint, "any"):
+                if fault.until is not None:
+                    return fault
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)

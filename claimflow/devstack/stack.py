@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,15 +50,16 @@ _ROLES = (
 _DEMO_PDF = b"%PDF-1.4\n% claimflow local demo document\n%%EOF\n"
 
 
-def seed_demo_documents(root: Path) -> None:
-    """Give the claims the Redox sample pays the documents an R4 answer asks for."""
+def seed_demo_documents(root: Path, claim_numbers: Iterable[str] | None = None) -> None:
+    """Give claims the documents an R4 answer asks for: the Redox sample's, or ``claim_numbers``."""
     from importlib.resources import files
 
     from handlers.followups.status_check.inquiry import FEEDBACK_LOINC_CODES
 
-    claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
-    for line in claims.splitlines()[1:]:
-        number = line.split(",", 1)[0]
+    if claim_numbers is None:
+        claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
+        claim_numbers = [line.split(",", 1)[0] for line in claims.splitlines()[1:]]
+    for number in claim_numbers:
         for code in FEEDBACK_LOINC_CODES:
             document = root / number / code / f"{code}.pdf"
             if not document.exists():
@@ -121,6 +122,9 @@ class LocalStack:
     availity_port: int = 8092
     worklist_port: int = 8090
     identity_port: int = 9400
+    role_health_ports: dict[str, int] = field(
+        default_factory=lambda: {name: port for name, _, port in _ROLES}
+    )
     processes: list[StackProcess] = field(default_factory=list)
     broker: KafkaBroker | None = None
 
@@ -141,7 +145,10 @@ class LocalStack:
             (self.receiver_port, "the receiver", "--port"),
             (self.integrex_port, "the Integrex sandbox", "stop what uses it"),
             (self.availity_port, "the Availity sandbox", "stop what uses it"),
-            *((port, f"the {name} health server", "stop what uses it") for name, _, port in _ROLES),
+            *(
+                (port, f"the {name} health server", "stop what uses it")
+                for name, port in self.role_health_ports.items()
+            ),
         ]
         if not self._broker().is_running():  # a broker of `claimflow kafka start` is reused
             ports[:0] = [
@@ -185,6 +192,11 @@ class LocalStack:
             }
         )
         return env
+
+    def pipeline_plan(self) -> list[tuple[StackProcess, dict[str, str]]]:
+        """The processes of the payment pipeline, in start order: the partner sandboxes, the
+        migrations, the router and the handlers, then the receiver (no worklist, no identity)."""
+        return [(p, env) for p, env in self._plan() if p.name not in ("identity", "worklist")]
 
     def _plan(self) -> list[tuple[StackProcess, dict[str, str]]]:
         cf = self._claimflow()
@@ -234,7 +246,8 @@ class LocalStack:
             ),
             (StackProcess("migrations", [cf, "db", "upgrade"], None, logs / "migrations.log"), {}),
         ]
-        for name, argv, port in _ROLES:
+        for name, argv, _ in _ROLES:
+            port = self.role_health_ports[name]
             plan.append(
                 (
                     StackProcess(
