@@ -35,6 +35,7 @@ __all__ = [
     "ReceiverSettings",
     "RouterSettings",
     "Settings",
+    "TracingSettings",
     "WebSettings",
     "load_settings",
 ]
@@ -337,6 +338,17 @@ class LoggingSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (docs/operations.md, "Traces"). The exporter is configured by the
+    standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``,
+    ``OTEL_TRACES_SAMPLER``, ...); ``OTEL_SDK_DISABLED=true`` wins over ``enabled``."""
+
+    enabled: bool = Field(
+        False,
+        description="Export a trace per delivery over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything claimflow can be told, for every role."""
 
@@ -356,6 +368,7 @@ class Settings(BaseSettings):
     availity: AvailitySettings = Field(default_factory=AvailitySettings)
     followups: FollowupSettings = Field(default_factory=FollowupSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     money_tolerance: Decimal = Field(
         Decimal("0.00"), ge=0, description="Reconciliation differences up to this are not flagged."

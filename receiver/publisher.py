@@ -29,6 +29,7 @@ from aiokafka.errors import (
 
 from claimflow.kafka_clients import producer_kwargs
 from claimflow.settings import KafkaSettings
+from claimflow.tracing import inject_trace_headers, producer_span
 from receiver.errors import BrokerUnavailable, MessageTooLarge, PublishTimeout
 from router.messages import Headers
 
@@ -112,9 +113,10 @@ class WebhookPublisher:
         try:
             # asyncio.timeout, not wait_for: no extra task per request.
             async with asyncio.timeout(self._timeout):
-                metadata = await self._producer.send_and_wait(
-                    topic, value=value, key=key.encode(), headers=headers
-                )
+                with producer_span(topic, headers):
+                    metadata = await self._producer.send_and_wait(
+                        topic, value=value, key=key.encode(), headers=inject_trace_headers(headers)
+                    )
         except (TimeoutError, KafkaTimeoutError) as exc:
             raise PublishTimeout(f"no acknowledgement within {self._timeout}s") from exc
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claimflow.listening import bind_listener
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
+from claimflow.tracing import configure_tracing, instrument_asgi
 from receiver.app import create_app
 
 __all__ = ["serve"]
@@ -52,7 +53,8 @@ def serve(settings: Settings) -> int:
     503s with a broken producer. A port in use fails before anything connects (exit 2).
     """
     configure_logging(settings.logging)
-    app = _StartupGuard(create_app(settings))  # a missing token stops here
+    configure_tracing(settings.tracing, role="receiver")
+    app = _StartupGuard(instrument_asgi(create_app(settings)))  # a missing token stops here
     listener = bind_listener(
         settings.receiver.host,
         settings.receiver.port,

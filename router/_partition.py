@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
+from opentelemetry.trace import Link
 
+from claimflow.tracing import (
+    consumer_span,
+    current_span_link,
+    inject_trace_headers,
+    internal_span,
+    producer_span,
+)
 from router._changelog import SeenRecord
 from router._metrics import RouterMetrics
 from router._routing import DeadLetter, InboundRecord, OutboundRecord, route_record
@@ -34,6 +42,7 @@ class _Plan:
     claim_messages: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     dead_letters: int = 0
+    webhook_spans: list[Link] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -54,37 +63,44 @@ class PartitionTask:
         plan = _Plan()
         routed_now: set[str] = set()
         for record in records:
-            outcome = route_record(record, self.routes)
-            if isinstance(outcome, DeadLetter):
-                plan.outbound.append(outcome.message)
-                plan.dead_letters += 1
-                log.error(
-                    "webhook dead-lettered",
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    reason=outcome.reason,
-                )
-            elif outcome.log_id in self.seen or outcome.log_id in routed_now:
-                plan.duplicates += 1
-                log.info("redox retry dropped", redox_log_id=outcome.log_id, topic=record.topic)
-            else:
-                routed_now.add(outcome.log_id)
-                plan.outbound.extend(outcome.messages)
-                for message in outcome.messages:
-                    plan.claim_messages[message.topic] = (
-                        plan.claim_messages.get(message.topic, 0) + 1
-                    )
-                plan.changelog.append(
-                    SeenRecord(
-                        outcome.log_id,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        len(outcome.messages),
-                    )
-                )
+            with consumer_span(
+                record.topic, record.headers, partition=record.partition, offset=record.offset
+            ):
+                plan.webhook_spans.extend(current_span_link())
+                self._plan_one(record, plan, routed_now)
         return plan
+
+    def _plan_one(self, record: InboundRecord, plan: _Plan, routed_now: set[str]) -> None:
+        outcome = route_record(record, self.routes)
+        if isinstance(outcome, DeadLetter):
+            _trace_outbound([outcome.message])
+            plan.outbound.append(outcome.message)
+            plan.dead_letters += 1
+            log.error(
+                "webhook dead-lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=outcome.reason,
+            )
+        elif outcome.log_id in self.seen or outcome.log_id in routed_now:
+            plan.duplicates += 1
+            log.info("redox retry dropped", redox_log_id=outcome.log_id, topic=record.topic)
+        else:
+            _trace_outbound(outcome.messages)
+            routed_now.add(outcome.log_id)
+            plan.outbound.extend(outcome.messages)
+            for message in outcome.messages:
+                plan.claim_messages[message.topic] = plan.claim_messages.get(message.topic, 0) + 1
+            plan.changelog.append(
+                SeenRecord(
+                    outcome.log_id,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    len(outcome.messages),
+                )
+            )
 
     async def process(self, records: Sequence[InboundRecord]) -> None:
         """Route ``records`` (consecutive, of this partition) in one transaction."""
@@ -93,21 +109,8 @@ class PartitionTask:
             return
         plan = self._plan(records)
         started = time.monotonic()
-        async with self.producer.transaction():
-            for message in plan.outbound:
-                await self.producer.send(
-                    message.topic, message.value, key=message.key, headers=message.headers
-                )
-            for seen in plan.changelog:
-                await self.producer.send(
-                    self.changelog.topic,
-                    seen.value(),
-                    key=seen.key(),
-                    partition=self.changelog.partition,
-                )
-            await self.producer.send_offsets_to_transaction(
-                {self.partition: records[-1].offset + 1}, self.group_id
-            )
+        with internal_span(f"{self.partition.topic} transaction", links=plan.webhook_spans):
+            await self._write(plan, records)
         self.metrics.transaction_seconds.observe(time.monotonic() - started)
         self.next_offset = records[-1].offset + 1
         self.seen.update(seen.log_id for seen in plan.changelog)
@@ -127,5 +130,31 @@ class PartitionTask:
                 claim_messages=seen.claim_messages,
             )
 
+    async def _write(self, plan: _Plan, records: Sequence[InboundRecord]) -> None:
+        """One transaction: claim messages, dead letters, changelog and the consumed offset."""
+        async with self.producer.transaction():
+            for message in plan.outbound:
+                await self.producer.send(
+                    message.topic, message.value, key=message.key, headers=message.headers
+                )
+            for seen in plan.changelog:
+                await self.producer.send(
+                    self.changelog.topic,
+                    seen.value(),
+                    key=seen.key(),
+                    partition=self.changelog.partition,
+                )
+            await self.producer.send_offsets_to_transaction(
+                {self.partition: records[-1].offset + 1}, self.group_id
+            )
+
     async def close(self) -> None:
         await self.producer.stop()
+
+
+def _trace_outbound(messages: Sequence[OutboundRecord]) -> None:
+    """Each message of a webhook gets a PRODUCER ``create`` span, child of the webhook's CONSUMER
+    span; its context is the message's ``traceparent`` (docs/topics.md, "Trace context")."""
+    for message in messages:
+        with producer_span(message.topic, message.headers, operation="create"):
+            message.headers[:] = inject_trace_headers(message.headers)

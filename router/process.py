@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from claimflow.health import HealthServer, process_registry
 from claimflow.settings import Settings
+from claimflow.tracing import configure_tracing
 from router._metrics import RouterMetrics
 from router.routes import RouteTable
 from router.stage import RouterStage
@@ -33,6 +34,7 @@ def build_stage(settings: Settings, registry: CollectorRegistry) -> RouterStage:
 
 async def serve_router(settings: Settings) -> None:
     """Run the stage and its health server until a stop signal; raise if the stage fails."""
+    configure_tracing(settings.tracing, role="router")
     registry = process_registry()
     stage = build_stage(settings, registry)
     health = HealthServer(

@@ -1,4 +1,5 @@
-"""``claimflow kafka start|stop|status``, ``claimflow topics create`` and ``claimflow dev up``."""
+"""``claimflow kafka start|stop|status``, ``claimflow topics create``, ``claimflow dev up`` and
+``claimflow traces serve|show`` (the local trace sink of ``make run``)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,30 @@ def _dev(args: argparse.Namespace) -> int:
         stack.down()
 
 
+def _traces(args: argparse.Namespace) -> int:
+    from claimflow.devstack.traces import read_spans, render_traces
+
+    path = args.file or state_dir() / "traces.jsonl"
+    if args.action == "show":
+        spans = read_spans(path)
+        if not spans:
+            print(f"no spans in {path}: start the stack with CLAIMFLOW_TRACING__ENABLED=true")
+            return 0
+        print(render_traces(spans, last=args.last))
+        return 0
+    import uvicorn
+
+    from claimflow.devstack.traces import TraceSink
+    from claimflow.listening import bind_listener
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = bind_listener("127.0.0.1", args.port, what="the trace sink", setting="--port")
+    config = uvicorn.Config(TraceSink(path), lifespan="off", log_level="warning")
+    print(f"trace sink on http://127.0.0.1:{args.port}/v1/traces, writing {path}", flush=True)
+    uvicorn.Server(config).run(sockets=[listener])
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     kafka = subparsers.add_parser(
         "kafka",
@@ -134,3 +159,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     dev.add_argument("--port", type=int, default=8080, help="receiver port")
     dev.add_argument("--kafka-port", type=int, default=9092)
     dev.set_defaults(run=_dev)
+
+    traces = subparsers.add_parser(
+        "traces",
+        help="the local trace sink (OTLP/HTTP in, JSON lines out) and its trace trees",
+        epilog="example: claimflow traces show --last 3",
+    )
+    traces.add_argument("action", choices=["serve", "show"])
+    traces.add_argument("--port", type=int, default=4318, help="OTLP/HTTP port (serve)")
+    traces.add_argument("--file", type=Path, help="span file (default: <state>/traces.jsonl)")
+    traces.add_argument("--last", type=int, default=3, help="traces to print (show)")
+    traces.set_defaults(run=_traces)

@@ -125,6 +125,7 @@ class LocalStack:
     role_health_ports: dict[str, int] = field(
         default_factory=lambda: {name: port for name, _, port in _ROLES}
     )
+    trace_port: int = 4318
     processes: list[StackProcess] = field(default_factory=list)
     broker: KafkaBroker | None = None
 
@@ -150,6 +151,8 @@ class LocalStack:
                 for name, port in self.role_health_ports.items()
             ),
         ]
+        if self._local_traces():
+            ports.append((self.trace_port, "the local trace sink", "stop what uses it"))
         if not self._broker().is_running():  # a broker of `claimflow kafka start` is reused
             ports[:0] = [
                 (self.kafka_port, "Kafka", "--kafka-port"),
@@ -191,12 +194,22 @@ class LocalStack:
                 "CLAIMFLOW_LOGGING__FORMAT": "json",
             }
         )
+        if self._local_traces():
+            # Every role exports to the local trace sink (claimflow.devstack.traces).
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{self.trace_port}"
+            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
         return env
 
     def pipeline_plan(self) -> list[tuple[StackProcess, dict[str, str]]]:
         """The processes of the payment pipeline, in start order: the partner sandboxes, the
         migrations, the router and the handlers, then the receiver (no worklist, no identity)."""
         return [(p, env) for p, env in self._plan() if p.name not in ("identity", "worklist")]
+    def _local_traces(self) -> bool:
+        """Traces are on (``CLAIMFLOW_TRACING__ENABLED=true``) and no collector was named."""
+        enabled = os.environ.get("CLAIMFLOW_TRACING__ENABLED", "").strip().lower()
+        return enabled in ("1", "true", "yes", "on") and not os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
 
     def _plan(self) -> list[tuple[StackProcess, dict[str, str]]]:
         cf = self._claimflow()
@@ -246,6 +259,10 @@ class LocalStack:
             ),
             (StackProcess("migrations", [cf, "db", "upgrade"], None, logs / "migrations.log"), {}),
         ]
+        if self._local_traces():
+            sink = [cf, "traces", "serve", "--port", str(self.trace_port)]
+            sink += ["--file", str(self.state_dir / "traces.jsonl")]
+            plan.insert(0, (StackProcess("traces", sink, None, logs / "traces.log"), {}))
         for name, argv, _ in _ROLES:
             port = self.role_health_ports[name]
             plan.append(
@@ -330,7 +347,13 @@ class LocalStack:
             "provider as poster@example.org, who may add notes, or viewer@example.org)\n"
             f"  identity: http://127.0.0.1:{self.identity_port}  "
             "(local OpenID Connect provider, demo users only)\n"
-            "Ctrl-C stops everything.",
+            + (
+                f"  traces:   .venv/bin/claimflow traces show  (spans in "
+                f"{self.state_dir / 'traces.jsonl'})\n"
+                if self._local_traces()
+                else ""
+            )
+            + "Ctrl-C stops everything.",
             flush=True,
         )
 

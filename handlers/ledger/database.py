@@ -35,6 +35,7 @@ from claimflow.errors import (
     database_location,
 )
 from claimflow.settings import DatabaseSettings
+from claimflow.tracing import instrument_engine
 
 __all__ = ["MIGRATIONS", "create_engine", "ensure_schema", "upgrade"]
 
@@ -61,6 +62,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    instrument_engine(engine)  # SQL spans when tracing is on (statements, never parameters)
     return engine
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
+from claimflow.tracing import consumer_span, current_span_link
 from handlers.ledger.database import create_engine, ensure_schema
 from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.intake import NewClaim
@@ -222,7 +223,7 @@ class LedgerHandler:
             )
             for index, work in works.items():
                 try:
-                    handled[index] = await self._apply(unit, work)
+                    handled[index] = await self._apply_traced(unit, work)
                 except Exception as exc:
                     raise _MessageFailedError(index, exc) from exc
         return handled
@@ -239,7 +240,7 @@ class LedgerHandler:
             index, work = next(iter(works.items()))
             try:
                 async with self._ledger.unit() as unit:
-                    handled[index] = await self._apply(unit, work)
+                    handled[index] = await self._apply_traced(unit, work)
                 del works[index]
             except Exception as exc:  # noqa: BLE001 - reported to the runtime per message
                 self._take_out(_MessageFailedError(index, exc), works, outcomes, messages)
@@ -268,6 +269,20 @@ class LedgerHandler:
                 yield
         else:
             yield
+
+    async def _apply_traced(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
+        """``_apply`` for one message of a batch, in a span of the message's own trace (linked
+        to the batch's ``receive`` span): its queries and outbox messages belong to it."""
+        message = work.message
+        with consumer_span(
+            message.topic,
+            message.headers,
+            partition=message.partition,
+            offset=message.offset,
+            links=current_span_link(),
+            attributes={"claimflow.handler": self.name},
+        ):
+            return await self._apply(unit, work)
 
     async def _apply(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
         model = work.model

@@ -13,6 +13,7 @@ import asyncio
 import structlog
 from pydantic import BaseModel
 
+from claimflow.tracing import trace_headers
 from handlers.ledger.store import ClaimLedger, LedgerUnit, UnsentMessage
 from handlers.runtime.handler import Publisher
 from router.topics import HEADERS
@@ -37,6 +38,8 @@ async def enqueue(
             HEADERS.SCHEMA: schema,
             HEADERS.CONTENT_TYPE: "application/json",
             HEADERS.TEST: "true" if test else "false",
+            # The span that caused it: the relay's publish continues its trace.
+            **{name: value.decode() for name, value in trace_headers().items()},
         },
     )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from claimflow.tracing import consumer_span, extract_trace_context, inject_trace_headers, links_to
 from handlers.runtime.errors import HandlerError, error_text
 from handlers.runtime.handler import BatchHandler, Handler
 from handlers.runtime.message import InboundMessage, headers_from_kafka
@@ -78,6 +79,17 @@ class Delivery:
         self._dead_letter_topic = dead_letter_topic
 
     async def process(self, record: Any, stop: asyncio.Event) -> bool:
+        """Handle one record in a CONSUMER span that continues the trace of its message."""
+        with consumer_span(
+            record.topic,
+            record.headers,
+            partition=record.partition,
+            offset=record.offset,
+            attributes={"claimflow.handler": self._handler.name},
+        ):
+            return await self._process(record, stop)
+
+    async def _process(self, record: Any, stop: asyncio.Event) -> bool:
         received = self._receive(record)
         if received.origin is None:
             error = "MalformedRetryCopy: retry copy lacks the runtime's headers"
@@ -110,13 +122,32 @@ class Delivery:
         return _Received(record, headers, origin, attempts, message_id)
 
     async def process_batch(self, records: list[Any], stop: asyncio.Event) -> list[bool]:
-        """``process`` for records of one source partition, in one ``handle_batch`` call."""
+        """``process`` for records of one source partition, in one ``handle_batch`` call.
+
+        Traced as one CONSUMER ``receive`` span linked to each message's context; the handler
+        gives each message a span of its own in the message's trace.
+        """
+        first = records[0]
+        with consumer_span(
+            first.topic,
+            None,
+            operation="receive",
+            partition=first.partition,
+            links=links_to(extract_trace_context(record.headers) for record in records),
+            attributes={
+                "claimflow.handler": self._handler.name,
+                "messaging.batch.message_count": len(records),
+            },
+        ):
+            return await self._process_batch(records, stop)
+
+    async def _process_batch(self, records: list[Any], stop: asyncio.Event) -> list[bool]:
         handler = self._handler
         assert isinstance(handler, BatchHandler)
         received = [self._receive(record) for record in records]
         messages = [self._message(r, r.origin) for r in received if r.origin is not None]
         if len(messages) != len(received):  # a retry copy: never batched, but be safe
-            return [await self.process(record, stop) for record in records]
+            return [await self._process(record, stop) for record in records]
         outcomes: Sequence[BaseException | None]
         try:
             outcomes = await handler.handle_batch(messages)
@@ -206,12 +237,14 @@ class Delivery:
         """Publish the retry or dead-letter copy durably, trying until it lands or we stop."""
         parked = verdict is Verdict.PARK
         topic = self._retry_topic if parked else self._dead_letter_topic
-        headers = copy_headers(
-            received.headers,
-            handler=self._handler.name,
-            origin=origin,
-            attempts=attempts,
-            error=error,
+        headers = inject_trace_headers(  # the copy continues this span's trace
+            copy_headers(
+                received.headers,
+                handler=self._handler.name,
+                origin=origin,
+                attempts=attempts,
+                error=error,
+            )
         )
         tries = 0
         while True:

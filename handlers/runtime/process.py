@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from claimflow.health import HealthServer, process_registry
 from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
 from claimflow.settings import Settings
+from claimflow.tracing import configure_tracing
 from handlers.runtime.handler import HandlerContext, HandlerFactory, Lifecycle
 from handlers.runtime.metrics import RunnerMetrics
 from handlers.runtime.publisher import KafkaPublisher
@@ -63,6 +64,7 @@ async def running_handler(
             settings=settings, topics=topic_set, publisher=publisher, registry=registry
         )
         handler = factory(context)
+        configure_tracing(settings.tracing, role=handler.name)  # before clients and engines
         if isinstance(handler, Lifecycle):
             await handler.start()
             stack.push_async_callback(handler.stop)

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from claimflow.tracing import inject_trace_headers, producer_span
 from handlers.runtime.errors import TransientError
 
 __all__ = ["KafkaPublisher", "PublishFailedError"]
@@ -35,8 +36,10 @@ class KafkaPublisher:
         headers: Mapping[str, bytes],
     ) -> None:
         try:
-            await self._producer.send_and_wait(
-                topic, value=value, key=key, headers=list(headers.items())
-            )
+            # An outbox message keeps the trace of the message that caused it.
+            with producer_span(topic, headers, parent_from_headers=True):
+                await self._producer.send_and_wait(
+                    topic, value=value, key=key, headers=list(inject_trace_headers(headers).items())
+                )
         except KafkaError as exc:
             raise PublishFailedError(f"broker did not acknowledge a record for {topic}") from exc

@@ -2,6 +2,10 @@
 Integrex sandbox and an attachment accepted by the Availity sandbox, with the partners failing in
 each way they can.
 
+Every process exports its spans (``CLAIMFLOW_TRACING__ENABLED=true``) over OTLP/HTTP to a trace
+sink in this process (``claimflow.devstack.traces.TraceSink``): the last test follows one
+delivery's trace from the POST to the partners' answers, and finds no PHI in any span of the run.
+
 One stack per module, every part its real process (``claimflow serve``, ``route``, ``handle
 ledger|status-check|attachment``) on the session's broker with topics of their own; the two
 partner sandboxes run in this process over real HTTP so that the tests can steer them and count
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -40,7 +45,9 @@ from followup_support import (
 )
 
 from claimflow.devstack.kafka import KafkaBroker, free_port
+from claimflow.devstack.traces import SpanRecord, TraceSink, render_traces
 from router.followups import AttachmentResult, StatusCheckResult
+from router.messages import webhook_message_id
 from router.topic_admin import ensure_topics
 from router.topics import TopicSet
 from sandboxes import availity as availity_app
@@ -70,6 +77,7 @@ class Stack:
     violations: ViolationsOnce
     documents: Path
     logs: Path
+    traces: TraceSink
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def run(self, *argv: str) -> str:
@@ -131,7 +139,12 @@ def stack(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
     logs = root / "logs"
     logs.mkdir()
     receiver_port = free_port()
-    with serve(integrex) as integrex_url, serve(violations) as availity_url:
+    traces = TraceSink()
+    with (
+        serve(integrex) as integrex_url,
+        serve(violations) as availity_url,
+        serve(traces) as traces_url,
+    ):
         env = {
             **os.environ,
             "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
@@ -145,6 +158,9 @@ def stack(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
             "CLAIMFLOW_HANDLERS__BACKOFF_MAX_SECONDS": "0.5",
             "CLAIMFLOW_LOGGING__FORMAT": "json",
             "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.2",
+            "CLAIMFLOW_TRACING__ENABLED": "true",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": traces_url,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         for partner, url, secret in (
             ("INTEGREX", integrex_url, INTEGREX_SECRET),
@@ -172,6 +188,7 @@ def stack(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
             violations=violations,
             documents=documents,
             logs=logs,
+            traces=traces,
         )
         try:
             the_stack.run("db", "upgrade")
@@ -345,3 +362,214 @@ def _no_secrets_in_logs(stack: Stack) -> None:
         assert secret not in text
     for phi in ("Bixby", "2008-01-06"):
         assert phi not in text
+
+
+# -- the trace of one delivery ----------------------------------------------------------------
+
+
+def _by_id(spans: list[SpanRecord]) -> dict[str, SpanRecord]:
+    return {span.span_id: span for span in spans}
+
+
+def _one(spans: list[SpanRecord], **where: str) -> SpanRecord:
+    found = _all(spans, **where)
+    assert len(found) == 1, (where, [(s.service, s.kind, s.name) for s in found])
+    return found[0]
+
+
+def _all(spans: list[SpanRecord], **where: str) -> list[SpanRecord]:
+    return [s for s in spans if all(getattr(s, key) == value for key, value in where.items())]
+
+
+def _children(spans: list[SpanRecord], parent: SpanRecord, **where: str) -> list[SpanRecord]:
+    return [s for s in _all(spans, **where) if s.parent_id == parent.span_id]
+
+
+def _descends(span: SpanRecord, ancestor: SpanRecord, index: dict[str, SpanRecord]) -> bool:
+    parent = span.parent_id
+    while parent is not None:
+        if parent == ancestor.span_id:
+            return True
+        parent = index[parent].parent_id if parent in index else None
+    return False
+
+
+def _trace_of_delivery(sink: TraceSink, log_id: str) -> list[SpanRecord]:
+    webhook_id = webhook_message_id(log_id)
+    publish = [
+        span
+        for span in sink.snapshot()
+        if span.service == "claimflow-receiver"
+        and span.kind == "PRODUCER"
+        and span.attributes.get("messaging.message.id") == webhook_id
+    ]
+    assert len(publish) == 1
+    return [span for span in sink.snapshot() if span.trace_id == publish[0].trace_id]
+
+
+def _span_text(span: SpanRecord) -> str:
+    return json.dumps([span.name, span.attributes, span.events])
+
+
+async def test_one_delivery_is_one_trace_from_the_post_to_the_partners_answer(
+    stack: Stack, sample_payload: dict[str, Any], kafka_broker: KafkaBroker
+) -> None:
+    tag = "TRX"
+    numbers = {f"{tag}{n}" for n in CLAIM_NUMBERS}
+    for number in numbers:
+        put_documents(stack.documents, number, ["11506-3", "34117-2"])
+    await stack.integrex.configure(
+        category_code="R4", status_code="21", pending_polls=1, token_lifetime_seconds=3599
+    )
+    await stack.availity.configure(status_sequence=["SUBMITTED", "ACCEPTED"])
+    claims = stack.logs / f"claims-{tag}.csv"
+    claims.write_text(_claims_csv(tag))
+    stack.run("claims", "import", str(claims))
+    async with RedoxSender(token=TOKEN, max_attempts=3) as sender:
+        delivery = await sender.deliver(
+            stack.webhook_url, _variant(sample_payload, tag), fresh_log_id=True
+        )
+    assert delivery.delivered
+    kafka = Kafka(kafka_broker.bootstrap_servers)
+    await _results(kafka, stack.topics.attachment_results, AttachmentResult, numbers)
+    topics = stack.topics
+
+    def complete() -> bool:
+        spans = _trace_of_delivery(stack.traces, delivery.log_id)
+        consumed = {(s.service, s.name) for s in spans if s.kind == "CONSUMER"}
+        # The ledger records both partners' answers: the trace's last consumer spans.
+        return ("claimflow-ledger", f"{topics.attachment_results} process") in consumed
+
+    await eventually(complete, within=60)
+    await asyncio.sleep(1)  # the last spans of each process: one more export round
+    spans = _trace_of_delivery(stack.traces, delivery.log_id)
+    index = _by_id(spans)
+    everything = _by_id(stack.traces.snapshot())
+    _trace_summary(spans, stack.logs / "trace.txt")
+    (stack.logs / "spans.jsonl").write_text(
+        "".join(s.to_json() + "\n" for s in everything.values())
+    )
+
+    # receiver: a SERVER span, the root; the publish is its PRODUCER child.
+    server = _one(spans, service="claimflow-receiver", kind="SERVER")
+    assert server.parent_id is None
+    assert server.name == "POST /webhooks/redox"
+    webhook_topic = topics.webhook_payment_batch
+    publish = _one(spans, service="claimflow-receiver", kind="PRODUCER")
+    assert (publish.name, publish.parent_id) == (f"{webhook_topic} publish", server.span_id)
+
+    # router: one CONSUMER span for the webhook, one PRODUCER `create` span per claim message,
+    # and the transaction (a trace of its own) linked to the webhook's span.
+    routed = _one(spans, service="claimflow-router", kind="CONSUMER")
+    assert (routed.name, routed.parent_id) == (f"{webhook_topic} process", publish.span_id)
+    creates = _children(spans, routed, service="claimflow-router", kind="PRODUCER")
+    assert [c.name for c in creates] == [f"{topics.claim_payments} create"] * 2
+    transactions = [
+        s
+        for s in everything.values()
+        if s.name == f"{webhook_topic} transaction" and (routed.trace_id, routed.span_id) in s.links
+    ]
+    assert len(transactions) == 1
+
+    # ledger: a span per claim message, child of its `create` span and linked to the batch's
+    # `receive` span; its SQL spans; the status-check command it publishes from its outbox.
+    ledger = [
+        s
+        for s in spans
+        if s.service == "claimflow-ledger" and s.name == f"{topics.claim_payments} process"
+    ]
+    assert sorted(s.parent_id or "" for s in ledger) == sorted(c.span_id for c in creates)
+    for span in ledger:
+        assert span.kind == "CONSUMER"
+        (link,) = span.links
+        assert everything[link[1]].name == f"{topics.claim_payments} receive"
+        sql = _children(spans, span, kind="CLIENT")
+        assert sql, "no SQL span under the ledger's span"
+        statements = [
+            s.attributes.get("db.statement", s.attributes.get("db.query.text")) for s in sql
+        ]
+        assert all(statements), [s.attributes for s in sql]
+    commands = _all(spans, kind="PRODUCER", name=f"{topics.status_check_requests} publish")
+    # (The sample's transaction is reconciled when its last claim arrives: that message's span
+    # may publish both claims' commands.)
+    assert len(commands) == 2
+    assert {c.parent_id for c in commands} <= {s.span_id for s in ledger}
+
+    # status check: a CONSUMER span per command; the timer's steps continue it, and their
+    # httpx CLIENT spans are the calls to Integrex.
+    status_consumers = _all(
+        spans, service="claimflow-status-check", name=f"{topics.status_check_requests} process"
+    )
+    assert sorted(s.parent_id or "" for s in status_consumers) == sorted(
+        c.span_id for c in commands
+    )
+    for consumer in status_consumers:
+        steps = _children(spans, consumer, name="status-check step", kind="INTERNAL")
+        assert steps
+        calls = [s for s in spans if s.kind == "CLIENT" and _descends(s, consumer, index)]
+        urls = {str(s.attributes.get("http.url", s.attributes.get("url.full"))) for s in calls}
+        assert any(url.startswith(stack.integrex.url) for url in urls), urls
+
+    # attachment: the same for the attachment the payer asked for, and the call to Availity.
+    attachment_consumers = _all(
+        spans, service="claimflow-attachment", name=f"{topics.attachment_requests} process"
+    )
+    assert len(attachment_consumers) == 2
+    for consumer in attachment_consumers:
+        assert index[consumer.parent_id or ""].service == "claimflow-status-check"
+        calls = [s for s in spans if s.kind == "CLIENT" and _descends(s, consumer, index)]
+        urls = {str(s.attributes.get("http.url", s.attributes.get("url.full"))) for s in calls}
+        assert any(url.startswith(stack.availity.url) for url in urls), urls
+
+    # The partners' answers come back to the ledger in the same trace.
+    for results_topic in (topics.status_check_results, topics.attachment_results):
+        assert len(_all(spans, service="claimflow-ledger", name=f"{results_topic} process")) >= 2
+
+    _no_phi_in_spans(list(everything.values()), sample_payload, numbers)
+
+
+def _trace_summary(spans: list[SpanRecord], path: Path) -> None:
+    """The trace as a tree, for a person reading the test's output directory."""
+    path.write_text(render_traces(spans, last=1) + "\n")
+
+
+def _no_phi_in_spans(
+    spans: list[SpanRecord], sample_payload: dict[str, Any], numbers: set[str]
+) -> None:
+    """No span of the whole run (every scenario so far) holds PHI, a secret or a query string."""
+    assert len(spans) > 100
+    phi = _phi_values(sample_payload) | {"Bixby", "Timothy", "2008-01-06"}
+    phi |= {f"MEM{n}" for n in CLAIM_NUMBERS}
+    for span in spans:
+        text = _span_text(span)
+        leaked = {value for value in phi if value in text}
+        assert not leaked, (span.service, span.name, leaked)
+        for secret in (TOKEN, INTEGREX_SECRET, AVAILITY_SECRET):
+            assert secret not in text
+        for key in ("http.url", "url.full", "http.target"):
+            assert "?" not in str(span.attributes.get(key, "")), (span.name, key)
+        assert not span.attributes.get("url.query")
+        # SQL: the statement with its placeholders, never the values bound to it.
+        assert "db.statement.parameters" not in span.attributes
+
+
+def _phi_values(payload: dict[str, Any]) -> set[str]:
+    """Every string of 4+ characters under each Patient of the sample."""
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    return {
+        text
+        for transaction in payload["Transactions"]
+        for payment in transaction["Payments"]
+        for text in strings(payment["Patient"])
+        if len(text) >= 4
+    }

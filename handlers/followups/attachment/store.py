@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow.tracing import current_traceparent
 from handlers.followups.state.tables import AttachmentRow
 from handlers.followups.state.timers import Lease, TimerStore, aware, utcnow
 from router.followups import AttachmentRequest, AttachmentResult
@@ -106,6 +107,7 @@ class AttachmentStore(TimerStore[AttachmentRow]):
                         deadline_at=deadline,
                         polls=0,
                         failed_calls=0,
+                        traceparent=current_traceparent(),
                     )
                     session.add(row)
                 return _state(row)

@@ -21,7 +21,8 @@ derived from the command id and its LOINC codes; each attachment carries its own
          └─ documents missing or invalid (never sent) ─────▶ failed
 
 Both carry a durable timer (:mod:`handlers.followups.state.timers`): ``command`` (what to send;
-dropped once the final result is published), ``lane``, ``due_at`` (when to look next; ``NULL``:
+dropped once the final result is published), ``traceparent`` (the trace its steps continue),
+``lane``, ``due_at`` (when to look next; ``NULL``:
 nothing to do), ``deadline_at`` (the command's whole retry budget), ``lease_token`` (which
 poller holds the row), ``polls``, ``failed_calls`` and ``last_error``.
 ``partner_request_budgets`` counts requests per partner and UTC day for the daily budget.
@@ -71,6 +72,8 @@ class StatusCheckRow(Base):
     polls: Mapped[int] = mapped_column(Integer, default=0)
     failed_calls: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    #: W3C traceparent of the message that created the request: its timer's steps continue it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -101,6 +104,8 @@ class AttachmentRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     #: The last status Availity answered (not final yet): reported with a pending result.
     last_status: Mapped[str | None] = mapped_column(String(40))
+    #: W3C traceparent of the message that created the request: its timer's steps continue it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

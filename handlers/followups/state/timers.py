@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from claimflow.settings import FollowupSettings
+from claimflow.tracing import internal_span
 from handlers.followups.state.tables import AttachmentRow, StatusCheckRow
 
 __all__ = ["DuePoller", "Lease", "TimerStore", "aware", "sqlite_writer", "utcnow"]
@@ -76,6 +77,8 @@ class Lease:
 
     key: str
     token: str
+    traceparent: str | None = None
+    """The trace of the message that created the request (its step's span continues it)."""
 
 
 class TimerStore(Generic[RowT]):
@@ -113,10 +116,12 @@ class TimerStore(Generic[RowT]):
                 update(table).where(self.key.in_(keys), due).values(due_at=until, lease_token=token)
             )
             # The rows this claim got (another process on the same SQLite file may have won some).
-            taken = await session.scalars(
-                select(self.key).where(self.key.in_(keys), table.lease_token == token)
+            taken = await session.execute(
+                select(self.key, table.traceparent).where(
+                    self.key.in_(keys), table.lease_token == token
+                )
             )
-            return [Lease(key, token) for key in taken.all()]
+            return [Lease(key, token, traceparent) for key, traceparent in taken.all()]
 
     async def load(self, lease: Lease) -> RowT | None:
         """The leased row, or ``None`` when the lease was lost (another poller has it)."""
@@ -266,7 +271,10 @@ class DuePoller:
 
     async def _run_step(self, lease: Lease) -> None:
         try:
-            await self._step(lease)
+            # A step (a partner call, a poll) continues the trace of the message that created
+            # the request, however long after it runs.
+            with internal_span(f"{self.name} step", traceparent=lease.traceparent):
+                await self._step(lease)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is retried

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow.tracing import current_traceparent
 from handlers.followups.state.tables import StatusCheckRow
 from handlers.followups.state.timers import Lease, TimerStore, aware, utcnow
 from router.followups import StatusCheckRequest, StatusCheckResult
@@ -96,6 +97,7 @@ class StatusCheckStore(TimerStore[StatusCheckRow]):
                         deadline_at=now + timedelta(seconds=deadline_seconds),
                         polls=0,
                         failed_calls=0,
+                        traceparent=current_traceparent(),
                     )
                     session.add(row)
                 return _state(row)

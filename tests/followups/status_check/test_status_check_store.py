@@ -52,7 +52,7 @@ async def test_the_ledger_and_the_partner_chains_share_one_database(engine: Asyn
         "claims",
     } <= tables
     assert {"alembic_version", "alembic_version_followups"} <= tables
-    assert followups == "f0002"
+    assert followups == "f0003"
 
 
 @pytest.fixture

@@ -1,0 +1,385 @@
+"""OpenTelemetry for every claimflow process: one trace from Redox's POST to the partner's answer.
+
+Each role's composition root calls :func:`configure_tracing` once, after ``configure_logging``.
+It does nothing unless ``CLAIMFLOW_TRACING__ENABLED=true`` (and ``OTEL_SDK_DISABLED`` is not
+``true``); then spans go over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the standard
+``OTEL_*`` variables configure the exporter, the sampler, the batch processor and the resource;
+``service.name`` defaults to ``claimflow-<role>``). Off, every helper here is a no-op.
+
+The trace context travels in W3C ``traceparent`` / ``tracestate`` Kafka headers
+(docs/topics.md): :func:`inject_trace_headers` writes the current span's context into the
+headers of a message we write, :func:`extract_trace_context` reads it back. Spans:
+
+* receiver: a SERVER span per request (the ASGI instrumentation, :func:`instrument_asgi`) and a
+  PRODUCER span per publish (:func:`producer_span`);
+* router: a CONSUMER span per webhook record, a PRODUCER ``create`` span per claim message (its
+  context is the message's ``traceparent``), a span per transaction linked to its webhooks;
+* handlers: a CONSUMER span per message (a batch gets a ``receive`` span linked to each of its
+  messages, and each message its own ``process`` span), a PRODUCER span per publish, SQLAlchemy
+  spans (:func:`instrument_engine`), httpx CLIENT spans for the partners; a timer step
+  (a partner call made later) continues the trace of the message that created its request,
+  whose ``traceparent`` the request's row keeps.
+
+PHI: span names and attributes hold topics, partitions, offsets, message ids, routes and SQL
+text with bound parameters only. URLs lose their query string (:class:`_UrlScrubber`), SQL
+parameters are never recorded (the SQLAlchemy instrumentation records the statement only, and
+claimflow binds every value), and no body is ever recorded. tests/test_tracing_phi.py proves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from claimflow.settings import TracingSettings
+
+__all__ = [
+    "TRACEPARENT",
+    "TRACESTATE",
+    "configure_tracing",
+    "consumer_span",
+    "current_span_link",
+    "current_traceparent",
+    "extract_trace_context",
+    "inject_trace_headers",
+    "instrument_asgi",
+    "instrument_engine",
+    "internal_span",
+    "links_to",
+    "producer_span",
+    "shutdown_tracing",
+    "trace_headers",
+    "tracing_enabled",
+]
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACER_NAME = "claimflow"
+# Health probes and scrapes are not deliveries: no spans for them.
+_UNTRACED_PATHS = "healthz,readyz,metrics"
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+
+_provider: TracerProvider | None = None
+
+
+class _UrlScrubber(SpanProcessor):
+    """Strips query strings from URL attributes as a span starts (instrumentations set them at
+    start): Redox's GET challenge carries the verification token in its query string, and a
+    partner URL could carry an identifier. Runs before the exporting processor."""
+
+    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
+        attributes = span.attributes or {}
+        for key in _URL_ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, str) and "?" in value:
+                span.set_attribute(key, _without_query(value))
+        if attributes.get("url.query"):
+            span.set_attribute("url.query", "")
+
+
+def _without_query(url: str) -> str:
+    if url.startswith("/"):
+        return url.split("?", 1)[0]
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _disabled_by_environment() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def configure_tracing(
+    settings: TracingSettings, *, role: str, exporter: SpanExporter | None = None
+) -> bool:
+    """Install the tracer provider of this process, once; ``True`` if tracing is on.
+
+    ``exporter`` replaces the OTLP/HTTP exporter (tests pass an in-memory one).
+    """
+    global _provider
+    if _provider is not None:
+        return True
+    if not settings.enabled or _disabled_by_environment():
+        return False
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        attributes: dict[str, str] = {"service.version": version("claimflow")}
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        attributes = {}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = f"claimflow-{role}"
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(_UrlScrubber())
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    _provider = provider
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Flush the spans still buffered (the provider also does it at exit)."""
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def tracing_enabled() -> bool:
+    return _provider is not None
+
+
+def _tracer() -> trace.Tracer:
+    assert _provider is not None
+    return _provider.get_tracer(_TRACER_NAME)
+
+
+def instrument_asgi(app: Any) -> Any:
+    """``app`` wrapped in a SERVER span per request when tracing is on; else ``app`` itself."""
+    if _provider is None:
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls=_UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
+        tracer_provider=_provider,
+    )
+
+
+def instrument_engine(engine: Any) -> None:
+    """SQLAlchemy spans for an async engine (statement text only, never its parameters)."""
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import NoOpMeter
+
+    usage = NoOpMeter("claimflow").create_up_down_counter("db.client.connections.usage")
+    tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=_provider)
+    EngineTracer(tracer, engine.sync_engine, usage, enable_commenter=False)  # type: ignore[no-untyped-call]
+
+
+# -- the trace context in Kafka headers ------------------------------------------------------
+
+
+def trace_headers() -> dict[str, bytes]:
+    """``traceparent`` (and ``tracestate``) of the current span; empty when there is none."""
+    if _provider is None:
+        return {}
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return {name: value.encode() for name, value in carrier.items()}
+
+
+def current_traceparent() -> str | None:
+    """The current span's ``traceparent`` (kept with a request that a timer sends later)."""
+    value = trace_headers().get(TRACEPARENT)
+    return value.decode() if value is not None else None
+
+
+@overload
+def inject_trace_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]: ...
+@overload
+def inject_trace_headers(headers: Mapping[str, bytes]) -> dict[str, bytes]: ...
+def inject_trace_headers(
+    headers: list[tuple[str, bytes]] | Mapping[str, bytes],
+) -> list[tuple[str, bytes]] | Mapping[str, bytes]:
+    """``headers`` with the current span's trace context, replacing any copied from an input.
+
+    Takes the two shapes producers use: a list of ``(name, bytes)`` pairs, or a dict.
+    """
+    carrier = trace_headers()
+    if isinstance(headers, Mapping):
+        return {**headers, **carrier}
+    if not carrier:
+        return headers
+    kept: list[tuple[str, bytes]] = [
+        (name, value) for name, value in headers if name not in _TRACE_HEADERS
+    ]
+    return [*kept, *carrier.items()]
+
+
+def extract_trace_context(
+    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes | None]] | None,
+) -> Context | None:
+    """The trace context a message carries (``None`` if none, or if tracing is off)."""
+    if _provider is None or headers is None:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    carrier = {
+        name: value.decode("latin-1")
+        for name, value in pairs
+        if name in _TRACE_HEADERS and value is not None
+    }
+    if TRACEPARENT not in carrier:
+        return None
+    return _PROPAGATOR.extract(carrier)
+
+
+def _context_of_traceparent(traceparent: str | None) -> Context | None:
+    if _provider is None or not traceparent:
+        return None
+    return _PROPAGATOR.extract({TRACEPARENT: traceparent})
+
+
+def _link_to(context: Context | None) -> Link | None:
+    if context is None:
+        return None
+    span_context = trace.get_current_span(context).get_span_context()
+    return Link(span_context) if span_context.is_valid else None
+
+
+def links_to(contexts: Iterable[Context | None]) -> list[Link]:
+    """Links to the spans of ``contexts`` (those that are valid)."""
+    return [link for link in map(_link_to, contexts) if link is not None]
+
+
+def _messaging(
+    topic: str, *, operation: str, partition: int | None, offset: int | None, message_id: Any
+) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+        "messaging.operation.type": operation,
+    }
+    if partition is not None:
+        attributes["messaging.destination.partition.id"] = str(partition)
+    if offset is not None:
+        attributes["messaging.kafka.offset"] = offset
+    if isinstance(message_id, bytes):
+        message_id = message_id.decode("utf-8", "replace")
+    if isinstance(message_id, str) and message_id:
+        attributes["messaging.message.id"] = message_id
+    return attributes
+
+
+def _message_id_of(
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None,
+) -> bytes | None:
+    from router.topics import HEADERS
+
+    if headers is None:
+        return None
+    if isinstance(headers, Mapping):
+        return headers.get(HEADERS.MESSAGE_ID)
+    for name, value in headers:
+        if name == HEADERS.MESSAGE_ID:
+            return value
+    return None
+
+
+@contextlib.contextmanager
+def consumer_span(
+    topic: str,
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None,
+    *,
+    operation: str = "process",
+    partition: int | None = None,
+    offset: int | None = None,
+    links: Sequence[Link] = (),
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[Span | None]:
+    """A CONSUMER span continuing the trace of the message (``None`` when tracing is off)."""
+    if _provider is None:
+        yield None
+        return
+    with _tracer().start_as_current_span(
+        f"{topic} {operation}",
+        context=extract_trace_context(headers),
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            **_messaging(
+                topic,
+                operation=operation,
+                partition=partition,
+                offset=offset,
+                message_id=_message_id_of(headers),
+            ),
+            **(attributes or {}),
+        },
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def producer_span(
+    topic: str,
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None = None,
+    *,
+    operation: str = "publish",
+    parent_from_headers: bool = False,
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[Span | None]:
+    """A PRODUCER span for a message written to ``topic``; inject its context into the message.
+
+    With ``parent_from_headers``, a message that already carries a ``traceparent`` (an outbox
+    message, stored with the context of the message that caused it) continues that trace.
+    """
+    if _provider is None:
+        yield None
+        return
+    parent = extract_trace_context(headers) if parent_from_headers else None
+    with _tracer().start_as_current_span(
+        f"{topic} {operation}",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={
+            **_messaging(
+                topic,
+                operation="send" if operation == "publish" else operation,
+                partition=None,
+                offset=None,
+                message_id=_message_id_of(headers),
+            ),
+            **(attributes or {}),
+        },
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def internal_span(
+    name: str,
+    *,
+    traceparent: str | None = None,
+    links: Sequence[Link] = (),
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[Span | None]:
+    """An INTERNAL span; with ``traceparent``, it continues that (stored) trace context."""
+    if _provider is None:
+        yield None
+        return
+    with _tracer().start_as_current_span(
+        name,
+        context=_context_of_traceparent(traceparent),
+        kind=SpanKind.INTERNAL,
+        links=links,
+        attributes=attributes,
+    ) as span:
+        yield span
+
+
+def current_span_link() -> list[Link]:
+    """A link to the current span (for a span that starts a trace of its own, or not)."""
+    return links_to([otel_context.get_current()])
