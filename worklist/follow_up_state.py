@@ -1,7 +1,7 @@
 """The partner handlers' state as the worklist reads and releases it: the one module that knows it.
 
 The status-check and attachment handlers keep one row per command in their own tables
-(``handlers/followup_state/tables.py``, in the ledger's database): ``status_checks`` and
+(``handlers/followups/state/tables.py``, in the ledger's database): ``status_checks`` and
 ``attachment_submissions``. The worklist reads them for two queues and the claim page, and
 writes one transition a person decides: an attachment whose outcome is unknown
 (``needs_review``: a POST that may have reached Availity) is marked
@@ -43,8 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
-from handlers.followup_state import upgrade
-from handlers.followup_state.tables import AttachmentRow, StatusCheckRow
+from handlers.followups.state import upgrade
+from handlers.followups.state.tables import AttachmentRow, StatusCheckRow
 from handlers.ledger.tables import Claim, UTCDateTime
 from worklist.json_text import json_text
 

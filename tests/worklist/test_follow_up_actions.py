@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.cli import main
 from claimflow.settings import DatabaseSettings
-from handlers.attachment.store import AttachmentStore
-from handlers.followup.rules import load_rules
+from handlers.followups.attachment.store import AttachmentStore
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
