@@ -390,12 +390,21 @@ class ReadModel:
             return QueuePage([], None)
         columns = source().subquery("items").c
         order, after = _keyset(columns, sort, cursor)
-        query = select(*columns).where(*_filtered(columns, where))
-        if after is not None:
-            query = query.where(after)
-        query = query.order_by(*order).limit(limit + 1)
+        conditions = _filtered(columns, where) + ([after] if after is not None else [])
         async with self._engine.connect() as connection:
-            found = (await connection.execute(query)).mappings().all()
+            if kind in _PARTNER_QUEUES:  # a union keyed by text: one query
+                query = select(*columns).where(*conditions).order_by(*order).limit(limit + 1)
+                found = list((await connection.execute(query)).mappings().all())
+            else:
+                # Keys first (the sort and filter columns only: no JSON of rows not shown),
+                # then the shown rows' columns by primary key.
+                keys = select(columns.item_id).where(*conditions).order_by(*order)
+                ids = list(await connection.scalars(keys.limit(limit + 1)))
+                shown = select(*columns).where(columns.item_id.in_(ids))
+                by_id = {
+                    row["item_id"]: row for row in (await connection.execute(shown)).mappings()
+                }
+                found = [by_id[item] for item in ids if item in by_id]
         rows = [self._row(kind, row) for row in found[:limit]]
         next_cursor = None
         if len(found) > limit:
@@ -458,8 +467,12 @@ class ReadModel:
                     .order_by(TimelineEvent.at, TimelineEvent.id)
                 )
             )
-            follow_ups = await session.scalars(
-                select(FollowUp).where(FollowUp.claim_id == claim_id).order_by(FollowUp.created_at)
+            follow_ups = list(
+                await session.scalars(
+                    select(FollowUp)
+                    .where(FollowUp.claim_id == claim_id)
+                    .order_by(FollowUp.created_at)
+                )
             )
             reconciliations = await session.scalars(
                 select(Reconciliation)
@@ -476,10 +489,12 @@ class ReadModel:
                 ),
                 payments=[_payment(row) for row in payments],
                 timeline=collapse_timeline(events),
-                follow_ups=list(follow_ups),
+                follow_ups=follow_ups,
                 reconciliations=list(reconciliations),
                 version=_version(claim.updated_at, max((e.id for e in events), default=0)),
-                ledger=await claim_view(ClaimLedger(self._engine), claim),
+                ledger=await claim_view(
+                    ClaimLedger(self._engine), claim, history=(events, follow_ups)
+                ),
                 partners=await partner_answers_for(await session.connection(), claim.claim_number),
             )
 

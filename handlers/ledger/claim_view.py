@@ -15,6 +15,7 @@ Regenerate the schema: ``python -m handlers.ledger.claim_view > docs/schemas/cla
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -25,6 +26,8 @@ from handlers.ledger.claim_money import claim_money
 from handlers.ledger.messages import money
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AppliedPayment, Claim, ParkedPayment, PaymentReceipt
+from handlers.ledger.tables import FollowUp as FollowUpRow
+from handlers.ledger.tables import TimelineEvent as TimelineEventRow
 
 __all__ = [
     "CLAIM_VIEW_SCHEMA",
@@ -235,9 +238,21 @@ def _unposted(receipt: PaymentReceipt, parked: ParkedPayment | None) -> Payment:
     )
 
 
-async def claim_view(ledger: ClaimLedger, claim: Claim) -> ClaimView:
-    """Everything the ledger knows about one claim, read in one transaction."""
-    events, _, follow_ups, _ = await ledger.history(claim.id)
+async def claim_view(
+    ledger: ClaimLedger,
+    claim: Claim,
+    *,
+    history: tuple[Sequence[TimelineEventRow], Sequence[FollowUpRow]] | None = None,
+) -> ClaimView:
+    """Everything the ledger knows about one claim, read in one transaction.
+
+    ``history``: the claim's timeline events and follow-ups when the caller has just read them
+    (the worklist's claim page), so they are not read twice.
+    """
+    if history is None:
+        events, _, follow_ups, _ = await ledger.history(claim.id)
+    else:
+        events, follow_ups = list(history[0]), list(history[1])
     async with ledger.unit() as unit:
         posted = await unit.posted_payments(claim.id)
         receipts = await unit.receipts_for_claim(claim.id)
