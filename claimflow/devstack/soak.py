@@ -649,9 +649,11 @@ async def _read_committed(bootstrap: str, topic: str) -> list[Any]:
 
 
 def _duplicated_ids(records: list[Any]) -> tuple[int, int]:
+    """(records, records whose ``claimflow-message-id`` an earlier record already had)."""
     ids = Counter(
         dict(record.headers or ()).get(HEADERS.MESSAGE_ID, b"").decode() for record in records
     )
+    ids.pop("", None)  # a record without the header is no one's copy
     return len(records), sum(n - 1 for n in ids.values() if n > 1)
 
 
