@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from claimflow.devstack.kafka import KafkaBroker, free_port
 from claimflow.devstack.postgres import LocalPostgres
 from claimflow.devstack.stack import LocalStack, StackProcess, seed_demo_documents
+from claimflow.errors import CommandError
 from router.topic_admin import ensure_topics
 from router.topics import HEADERS, TopicSet
 from sandboxes.redox_sender import RedoxSender, load_sample
@@ -154,6 +155,12 @@ class SoakReport:
     claim_messages_duplicated: int = 0
     followup_commands: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per follow-up command topic: (messages, message ids seen more than once)."""
+    followup_states: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per follow-up table (status_checks, attachment_submissions): rows by state at the end."""
+    integrex_claims: int = 0
+    """Claims the Integrex sandbox was asked about by the end (each once)."""
+    availity_claims: int = 0
+    """Claims with an attachment at the Availity sandbox by the end."""
     integrex_submissions: int = 0
     integrex_submitted_twice: int = 0
     availity_submissions: int = 0
@@ -163,6 +170,8 @@ class SoakReport:
     attempt_latencies: list[float] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
     unplanned_exits: Counter[str] = field(default_factory=Counter)
+    start_up_exits: Counter[str] = field(default_factory=Counter)
+    """Restarts that exited at start-up (e.g. the broker was down) and were started again."""
     load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
@@ -219,6 +228,17 @@ class SoakReport:
                 for topic, counts in self.followup_commands.items()
             ),
             (
+                "follow-ups done by the end: claims checked with Integrex / attached at Availity",
+                _pair(self.integrex_claims, self.availity_claims),
+            ),
+            *(
+                (
+                    f"{table} by state at the end",
+                    ", ".join(f"{state} {n}" for state, n in sorted(states.items())) or "-",
+                )
+                for table, states in self.followup_states.items()
+            ),
+            (
                 "Integrex claims submitted / submitted twice",
                 _pair(self.integrex_submissions, self.integrex_submitted_twice),
             ),
@@ -241,6 +261,10 @@ class SoakReport:
             (
                 "unplanned process exits",
                 ", ".join(f"{k} {v}" for k, v in sorted(self.unplanned_exits.items())) or "0",
+            ),
+            (
+                "restarts that exited at start-up and were started again",
+                ", ".join(f"{k} {v}" for k, v in sorted(self.start_up_exits.items())) or "0",
             ),
         ]
         lines = ["| figure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
@@ -307,6 +331,7 @@ class _SoakStack:
         self.env: dict[str, str] = {}
         self.processes: dict[str, StackProcess] = {}
         self._extra: dict[str, dict[str, str]] = {}
+        self.start_up_exits: Counter[str] = Counter()
         self.settling: set[str] = set()
         """Processes the schedule is killing or starting: the watchdog leaves them alone."""
 
@@ -375,9 +400,23 @@ class _SoakStack:
         process.wait()
 
     def restart(self, name: str) -> None:
+        """Start ``name`` again until it is healthy, as Kubernetes would: a role that exits at
+        start-up (the broker is restarting, say) is started again two seconds later, and counted
+        in ``start_up_exits``."""
         process = self.processes[name]
-        process.start({**self.env, **self._extra[name]})
-        process.wait_healthy(timeout=120)
+        deadline = time.monotonic() + 180
+        while True:
+            process.start({**self.env, **self._extra[name]})
+            try:
+                process.wait_healthy(timeout=max(1.0, deadline - time.monotonic()))
+            except CommandError:
+                running = process.process is not None and process.process.poll() is None
+                if running or time.monotonic() > deadline:
+                    raise
+                self.start_up_exits[name] += 1
+                time.sleep(2.0)
+            else:
+                return
 
     def restart_broker(self) -> None:
         self.broker.stop()
@@ -398,6 +437,7 @@ class _SoakStack:
         self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
+            print(f"soak: the PostgreSQL ledger is kept under {self.postgres.state_dir}")
 
 
 def _claimflow() -> str:
@@ -537,6 +577,12 @@ class _Watch:
             rows = (await connection.execute(query, {"tag": f"{self.run_tag}%"})).all()
         return Counter({str(number): int(count) for number, count in rows})
 
+    async def states(self, table: str) -> dict[str, int]:
+        query = text(f"SELECT state, count(*) FROM {table} GROUP BY state")  # noqa: S608 - ours
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {str(state): int(count) for state, count in rows}
+
     async def submissions(self, partner: str) -> dict[str, int]:
         answer = await self.http.get(f"{self.stack.sandbox_url(partner)}/_sandbox/submissions")
         answer.raise_for_status()
@@ -603,9 +649,11 @@ async def _read_committed(bootstrap: str, topic: str) -> list[Any]:
 
 
 def _duplicated_ids(records: list[Any]) -> tuple[int, int]:
+    """(records, records whose ``claimflow-message-id`` an earlier record already had)."""
     ids = Counter(
         dict(record.headers or ()).get(HEADERS.MESSAGE_ID, b"").decode() for record in records
     )
+    ids.pop("", None)  # a record without the header is no one's copy
     return len(records), sum(n - 1 for n in ids.values() if n > 1)
 
 
@@ -815,10 +863,16 @@ async def _final_figures(
         report.followup_commands[topic] = _duplicated_ids(await _read_committed(bootstrap, topic))
     integrex = await watch.submissions("integrex")
     availity = await watch.submissions("availity")
+    for table in ("status_checks", "attachment_submissions"):
+        with contextlib.suppress(Exception):  # a follow-up table renamed: the figure is left out
+            report.followup_states[table] = await watch.states(table)
+    report.integrex_claims = len(integrex)
+    report.availity_claims = len({key.rsplit("-", 1)[0] for key in availity})
     report.integrex_submissions = sum(integrex.values())
     report.integrex_submitted_twice = sum(1 for n in integrex.values() if n > 1)
     report.availity_submissions = sum(availity.values())
     report.availity_submitted_twice = sum(1 for n in availity.values() if n > 1)
+    report.start_up_exits = stack.start_up_exits
     report.load_average = os.getloadavg()
 
 
