@@ -51,15 +51,17 @@ _DEMO_PDF = b"%PDF-1.4\n% claimflow local demo document\n%%EOF\n"
 
 
 def seed_demo_documents(root: Path) -> None:
-    """Give the claims the Redox sample pays the documents an R4 answer asks for."""
+    """Give the claims the Redox sample pays every document the default rules' attachments send
+    (an R4 answer to a status check among them)."""
     from importlib.resources import files
 
-    from handlers.followups.status_check.inquiry import FEEDBACK_LOINC_CODES
+    from handlers.ledger.followup_rules import load_rules
 
+    codes = sorted({code for rule in load_rules().rules for code in rule.loinc})
     claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
     for line in claims.splitlines()[1:]:
         number = line.split(",", 1)[0]
-        for code in FEEDBACK_LOINC_CODES:
+        for code in codes:
             document = root / number / code / f"{code}.pdf"
             if not document.exists():
                 document.parent.mkdir(parents=True, exist_ok=True)
