@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from handlers.ledger.store import ClaimLedger, LedgerUnit, UnsentMessage
 from handlers.runtime.handler import Publisher
-from router.topics import HEADERS
+from router.headers import message_headers
 
 __all__ = ["OutboxRelay", "enqueue"]
 
@@ -33,10 +33,8 @@ async def enqueue(
         key=key,
         value=model.model_dump_json(by_alias=True),
         headers={
-            HEADERS.MESSAGE_ID: message_id,
-            HEADERS.SCHEMA: schema,
-            HEADERS.CONTENT_TYPE: "application/json",
-            HEADERS.TEST: "true" if test else "false",
+            name: value.decode()
+            for name, value in message_headers(test=test, message_id=message_id, schema=schema)
         },
     )
 
