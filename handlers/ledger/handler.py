@@ -314,7 +314,7 @@ class LedgerHandler:
             unit,
             result,
             message_id,
-            followups=self._poster.follow_ups,
+            follow_ups=self._poster.follow_ups,
             test=is_test(message.headers),
             now=self._poster.now(),
         )

@@ -56,13 +56,13 @@ async def record_partner_result(
     result: StatusCheckResult | AttachmentResult,
     message_id: str,
     *,
-    followups: FollowUps,
+    follow_ups: FollowUps,
     test: bool,
     now: datetime,
 ) -> int | None:
     """The claim the result was written on, or None when the ledger does not know it.
 
-    A status answer is also handed to the follow-up rules (``followups``); ``test`` is the lane
+    A status answer is also handed to the follow-up rules (``follow_ups``); ``test`` is the lane
     of the result (its ``redox-test`` header), which the decided commands keep.
     """
     follow_up = await unit.session.get(FollowUp, result.command_id)
@@ -80,7 +80,7 @@ async def record_partner_result(
     if isinstance(result, StatusCheckResult):
         unit.event(claim_id, "status-check", _status_text(result), message_id=message_id)
         await _decide_after_answer(
-            unit, claim_id, result, follow_up, followups=followups, test=test, now=now
+            unit, claim_id, result, follow_up, follow_ups=follow_ups, test=test, now=now
         )
     else:
         unit.event(claim_id, "attachment", _attachment_text(result), message_id=message_id)
@@ -93,7 +93,7 @@ async def _decide_after_answer(
     result: StatusCheckResult,
     asked: FollowUp | None,
     *,
-    followups: FollowUps,
+    follow_ups: FollowUps,
     test: bool,
     now: datetime,
 ) -> list[Decision]:
@@ -117,4 +117,4 @@ async def _decide_after_answer(
         payer_request_number=None,  # a status answer is no 277RFAI: the attachment is unsolicited
         now=now,
     )
-    return await followups.record(unit, claim, facts, context)
+    return await follow_ups.record(unit, claim, facts, context)
