@@ -26,7 +26,7 @@ __all__ = [
     "AvailitySettings",
     "ConfigurationError",
     "DatabaseSettings",
-    "FollowupSettings",
+    "FollowUpSettings",
     "HandlerSettings",
     "IntegrexSettings",
     "KafkaSettings",
@@ -262,7 +262,7 @@ class AvailitySettings(BaseModel):
         return frozenset(s.upper() for s in (*self.accepted_statuses, *self.rejected_statuses))
 
 
-class FollowupSettings(BaseModel):
+class FollowUpSettings(BaseModel):
     """The due-time poller of the partner handlers (docs/operations.md, "Follow-up timers")."""
 
     tick_seconds: float = Field(
@@ -366,7 +366,7 @@ class Settings(BaseSettings):
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
     integrex: IntegrexSettings = Field(default_factory=IntegrexSettings)
     availity: AvailitySettings = Field(default_factory=AvailitySettings)
-    followups: FollowupSettings = Field(default_factory=FollowupSettings)
+    followups: FollowUpSettings = Field(default_factory=FollowUpSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -1,7 +1,8 @@
 """Subcommands of `claimflow` that belong to handlers/ (registered by claimflow.cli).
 
 ``claimflow handle NAME`` runs one handler until SIGTERM; ``claimflow dlq replay HANDLER``
-moves a handler's dead letters back to their original topics (``--dry-run`` only lists them).
+moves a handler's dead letters back to their original topics (``--dry-run`` only lists them);
+``claimflow db upgrade`` migrates both wings' schemas (the ledger's, then the follow-up state's).
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     from handlers.ledger import cli as ledger_cli
 
     ledger_cli.register(subparsers)
+
+    db = subparsers.add_parser(
+        "db", help="the claims ledger database", epilog="example: claimflow db upgrade"
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    up = db_commands.add_parser(
+        "upgrade",
+        help="apply the ledger's migrations",
+        epilog="example: CLAIMFLOW_DATABASE__URL=postgresql+asyncpg://... claimflow db upgrade",
+    )
+    up.set_defaults(run=_upgrade)
 
 
 def _positive_int(text: str) -> int:
@@ -118,4 +130,26 @@ def _replay(args: argparse.Namespace) -> int:
             f"replayed {summary.replayed} dead letters from {topic}"
             f" ({summary.skipped} skipped without an original topic)"
         )
+    return 0
+
+
+async def _upgrade_db(settings: Any) -> None:
+    """Both schemas, through the one helper: the ledger's chain, then the follow-up state's."""
+    from claimflow.database import create_engine
+    from handlers.followups.state.database import FOLLOW_UP_MIGRATIONS
+    from handlers.ledger.database import LEDGER_MIGRATIONS
+
+    engine = create_engine(settings.database)
+    try:
+        for migrations in (LEDGER_MIGRATIONS, FOLLOW_UP_MIGRATIONS):
+            await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from claimflow.settings import load_settings
+
+    asyncio.run(_upgrade_db(load_settings()))
+    print("the claims ledger schema is up to date")
     return 0

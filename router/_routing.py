@@ -13,10 +13,11 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from router.headers import Failure, RedoxOrigin, is_test, message_headers
 from router.messages import SplitMessage, split_claim_submission, split_payment_batch
 from router.redox import ClaimSubmission, Meta, PaymentBatch, WebhookEnvelope, field_path
 from router.routes import RouteTable
-from router.topics import HEADERS, Lane, TopicSet
+from router.topics import Lane, TopicSet
 
 __all__ = ["DeadLetter", "InboundRecord", "OutboundRecord", "Routed", "route_record"]
 
@@ -87,21 +88,6 @@ def _split(body: BaseModel, log_id: str) -> list[SplitMessage]:
     raise _UnroutableError(f"no splitter for {type(body).__name__}")  # pragma: no cover
 
 
-def _delivery_headers(meta: Meta, log_id: str) -> list[tuple[str, bytes]]:
-    """The headers every claim message of one delivery shares, after its id and schema."""
-    headers = [
-        (HEADERS.CONTENT_TYPE, b"application/json"),
-        (HEADERS.DATA_MODEL, meta.data_model.encode()),
-        (HEADERS.EVENT_TYPE, meta.event_type.encode()),
-        (HEADERS.REDOX_LOG_ID, log_id.encode()),
-        (HEADERS.TEST, b"true" if meta.test else b"false"),
-    ]
-    attempt_id = meta.attempt_id
-    if attempt_id:
-        headers.append((HEADERS.REDOX_ATTEMPT_ID, attempt_id.encode()))
-    return headers
-
-
 def _validated(routes: RouteTable, value: bytes) -> PaymentBatch | ClaimSubmission:
     """The body in one pass when it is valid; else the envelope first, to say what is wrong."""
     body = routes.validate_json(value)
@@ -135,17 +121,20 @@ def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
     topic = routes.claim_topic(webhook_topic) if webhook_topic else None
     if topic is None:  # pragma: no cover - every route of the table has a claim topic
         raise _UnroutableError(f"no claim topic for {meta.data_model}.{meta.event_type}", meta)
-    shared = _delivery_headers(meta, log_id)
+    origin = RedoxOrigin(meta.data_model, meta.event_type, log_id, meta.attempt_id)
     messages = [
         OutboundRecord(
             topic,
             split.key.encode(),
             split.value,
-            [
-                (HEADERS.MESSAGE_ID, split.message_id.encode()),
-                (HEADERS.SCHEMA, split.schema.encode()),
-                *shared,
-            ],
+            # redox-test says the lane: a claim routed to the test lane from a test topic is
+            # test traffic whatever its Meta.Test.
+            message_headers(
+                test=lane == "test",
+                message_id=split.message_id,
+                schema=split.schema,
+                redox=origin,
+            ),
         )
         for split in _split(body, log_id)
     ]
@@ -155,16 +144,16 @@ def _route(record: InboundRecord, routes: RouteTable, value: bytes) -> Routed:
 def _dead_letter(
     record: InboundRecord, routes: RouteTable, reason: str, meta: Meta | None
 ) -> DeadLetter:
-    header_test = dict(record.headers).get(HEADERS.TEST, b"").lower() == b"true"
+    header_test = is_test(dict(record.headers))
     test = header_test or bool(meta and meta.test) or routes.lane_of(record.topic) == "test"
     topics = TopicSet(prefix=routes.topic_prefix, lane="test" if test else "production")
-    headers = [
-        *[(name, value) for name, value in record.headers if name != HEADERS.ERROR],
-        (HEADERS.ERROR, reason.encode()),
-        (HEADERS.ORIGINAL_TOPIC, record.topic.encode()),
-        (HEADERS.ORIGINAL_PARTITION, str(record.partition).encode()),
-        (HEADERS.ORIGINAL_OFFSET, str(record.offset).encode()),
-    ]
+    failure = Failure(
+        error=reason,
+        original_topic=record.topic,
+        original_partition=record.partition,
+        original_offset=record.offset,
+    )
+    headers = message_headers(test=test, carried=record.headers, failure=failure)
     message = OutboundRecord(topics.router_dead_letter, record.key, record.value or b"", headers)
     return DeadLetter(reason=reason, message=message)
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from router.headers import RedoxOrigin, message_headers
 from router.redox import (
     ClaimPayment,
     ClaimSubmission,
@@ -27,7 +28,6 @@ from router.redox import (
     SubmittedClaim,
     TransactionHeader,
 )
-from router.topics import HEADERS
 
 __all__ = [
     "CLAIM_PAYMENT_SCHEMA",
@@ -251,16 +251,10 @@ def webhook_message_id(log_id: str) -> str:
 
 
 def webhook_headers(meta: Meta, *, log_id: str, message_id: str) -> Headers:
-    """The headers of a webhook message (router.topics.HEADERS), values UTF-8."""
-    headers = [
-        (HEADERS.MESSAGE_ID, message_id),
-        (HEADERS.SCHEMA, f"redox.{meta.data_model}.{meta.event_type}"),
-        (HEADERS.CONTENT_TYPE, "application/json"),
-        (HEADERS.DATA_MODEL, meta.data_model),
-        (HEADERS.EVENT_TYPE, meta.event_type),
-        (HEADERS.REDOX_LOG_ID, log_id),
-        (HEADERS.TEST, "true" if meta.test else "false"),
-    ]
-    if meta.attempt_id is not None:
-        headers.append((HEADERS.REDOX_ATTEMPT_ID, meta.attempt_id))
-    return [(name, value.encode()) for name, value in headers]
+    """The headers of a webhook message (router.headers.message_headers), values UTF-8."""
+    return message_headers(
+        test=bool(meta.test),
+        message_id=message_id,
+        schema=f"redox.{meta.data_model}.{meta.event_type}",
+        redox=RedoxOrigin(meta.data_model, meta.event_type, log_id, meta.attempt_id),
+    )

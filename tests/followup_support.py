@@ -29,13 +29,13 @@ from support.server import serve as support_serve
 from claimflow.settings import (
     AvailitySettings,
     DatabaseSettings,
-    FollowupSettings,
+    FollowUpSettings,
     HandlerSettings,
     IntegrexSettings,
     KafkaSettings,
     Settings,
 )
-from handlers.followups.state import upgrade as upgrade_followups
+from handlers.followups.state import upgrade as upgrade_follow_ups
 from handlers.ledger.database import create_engine
 from router.followups import AttachmentRequest, FollowUpClaim, StatusCheckRequest
 from router.topics import HEADERS, TopicSet
@@ -189,7 +189,7 @@ def make_settings(
         "database": DatabaseSettings(url=SecretStr(database_url)),
         "handlers": HandlerSettings(**handler_values),
         # Timers looked at often, and a short grace on stop: tests wait for seconds, not minutes.
-        "followups": FollowupSettings(
+        "followups": FollowUpSettings(
             **{"tick_seconds": 0.05, "stop_grace_seconds": 1.0, **(followups or {})}
         ),
     }
@@ -204,7 +204,7 @@ async def prepare_database(url: str) -> None:
     """The partner handlers' tables (their own Alembic chain) in the database at ``url``."""
     engine = create_engine(DatabaseSettings(url=SecretStr(url)))
     try:
-        await upgrade_followups(engine)
+        await upgrade_follow_ups(engine)
     finally:
         await engine.dispose()
 

@@ -54,13 +54,14 @@ def seed_demo_documents(root: Path, claim_numbers: Iterable[str] | None = None) 
     """Give claims the documents an R4 answer asks for: the Redox sample's, or ``claim_numbers``."""
     from importlib.resources import files
 
-    from handlers.followups.status_check.inquiry import FEEDBACK_LOINC_CODES
+    from handlers.ledger.followup_rules import load_rules
 
+    codes = sorted({code for rule in load_rules().rules for code in rule.loinc})
     if claim_numbers is None:
         claims = files("sandboxes.data").joinpath("redox-sample-claims.csv").read_text()
         claim_numbers = [line.split(",", 1)[0] for line in claims.splitlines()[1:]]
     for number in claim_numbers:
-        for code in FEEDBACK_LOINC_CODES:
+        for code in codes:
             document = root / number / code / f"{code}.pdf"
             if not document.exists():
                 document.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""``claimflow claims import FILE``, ``claimflow ledger post FILE...``, ``claimflow claim show ID``
-and ``claimflow db upgrade``.
+"""``claimflow claims import FILE``, ``claimflow ledger post FILE...``, ``claimflow claim show ID``.
+
+``claimflow db upgrade`` (the ledger's migrations and the follow-up state's) is handlers/cli.py's.
 
 Registered by handlers/cli.py; heavy imports happen inside the command functions.
 """
@@ -63,17 +64,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="print the claim as JSON (schema docs/schemas/claim-view.v1.json)",
     )
     show.set_defaults(run=_show)
-
-    db = subparsers.add_parser(
-        "db", help="the claims ledger database", epilog="example: claimflow db upgrade"
-    )
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    up = db_commands.add_parser(
-        "upgrade",
-        help="apply the ledger's migrations",
-        epilog="example: CLAIMFLOW_DATABASE__URL=postgresql+asyncpg://... claimflow db upgrade",
-    )
-    up.set_defaults(run=_upgrade)
 
 
 async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
@@ -203,25 +193,4 @@ def _show(args: argparse.Namespace) -> int:
             f"no claim {args.id!r} in the ledger; `claimflow claims import` adds claims"
         )
     print(text)
-    return 0
-
-
-async def _upgrade_db(settings: Any) -> None:
-    from handlers.followups.state import upgrade as upgrade_followups
-    from handlers.ledger.database import create_engine, upgrade
-
-    engine = create_engine(settings.database)
-    try:
-        await upgrade(engine)
-        # The partner handlers' own chain (version table alembic_version_followups).
-        await upgrade_followups(engine)
-    finally:
-        await engine.dispose()
-
-
-def _upgrade(args: argparse.Namespace) -> int:
-    from claimflow.settings import load_settings
-
-    asyncio.run(_upgrade_db(load_settings()))
-    print("the claims ledger schema is up to date")
     return 0

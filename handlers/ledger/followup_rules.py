@@ -18,9 +18,13 @@ reversed, forwarded, not_our_claim, predetermination, unmatched, needs_review),
 unmatched), ``reconciliation`` (balanced, difference), ``transaction`` (balanced,
 difference: the payment's transaction total) and ``flag`` (negative_payment,
 possible_duplicate, reversal_without_original, credit_balance, overpayment,
-reconciliation_difference, unknown_status). Rules with a
-``transaction`` condition are decided once every claim of the transaction has arrived, for each
-matched claim of it; the others as each claim payment arrives.
+reconciliation_difference, unknown_status); and for a payer's answer to a status check,
+``status_category`` (its X12 claim status category, such as R4 "documentation requested") and
+``status_code`` (its X12 claim status code, such as 21). Rules with a ``transaction`` condition
+are decided once every claim of the transaction has arrived, for each matched claim of it; rules
+with a ``status_category`` or ``status_code`` condition when the ledger records Integrex's
+answer to a status check it asked for (the partner handlers only report the answer); the others
+as each claim payment arrives.
 
 No denial falls through: a ``denied`` payment for which no rule fires gets the built-in
 ``denial-not-covered`` decision (work by hand, naming the denial's reason codes).
@@ -28,6 +32,7 @@ No denial falls through: a ``denied`` payment for which no rule fires gets the b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,6 +60,10 @@ DEFAULT_RULES_FILE = Path(__file__).with_name("followup_rules.yaml")
 
 Action = Literal["status_check", "attachment", "work_by_hand"]
 
+# When a rule is decided: as a claim payment arrives, once its whole transaction has, or when a
+# payer answers a status check.
+Stage = Literal["payment", "transaction", "status_answer"]
+
 DENIAL_FALLBACK_RULE = "denial-not-covered"
 
 
@@ -74,6 +83,24 @@ class Conditions(BaseModel):
     reconciliation: list[Literal["balanced", "difference"]] | None = None
     transaction: list[Literal["balanced", "difference"]] | None = None
     flag: list[str] | None = None
+    status_category: list[str] | None = None
+    status_code: list[str] | None = None
+
+    @property
+    def stage(self) -> Stage:
+        if self.status_category is not None or self.status_code is not None:
+            return "status_answer"
+        return "transaction" if self.transaction is not None else "payment"
+
+    @field_validator("status_category")
+    @classmethod
+    def _category_codes(cls, values: list[str] | None) -> list[str] | None:
+        return [v.strip().upper() for v in values] if values else values
+
+    @field_validator("status_code")
+    @classmethod
+    def _status_codes(cls, values: list[str] | None) -> list[str] | None:
+        return [_status_code(v) for v in values] if values else values
 
     @field_validator("claim_status")
     @classmethod
@@ -119,12 +146,22 @@ class RuleSet(BaseModel):
         for rule in rules:
             if rule.action == "attachment" and not rule.loinc:
                 raise ValueError(f"rule {rule.name}: an attachment rule needs loinc codes")
+            if rule.when.transaction is not None and rule.when.stage == "status_answer":
+                raise ValueError(
+                    f"rule {rule.name}: a rule is about a transaction or a status answer, not both"
+                )
         return rules
+
+
+def _status_code(value: str) -> str:
+    """An X12 claim status code as the rules compare it (``"021"`` is ``"21"``)."""
+    code = value.strip()
+    return str(int(code)) if code.isdigit() else code.upper()
 
 
 @dataclass(frozen=True, slots=True)
 class FollowUpFacts:
-    """What the rules look at, for one claim payment."""
+    """What the rules look at, for one claim payment or one payer's answer about a claim."""
 
     outcome: str
     status: ClaimStatus
@@ -135,6 +172,29 @@ class FollowUpFacts:
     reconciled: bool
     transaction_balanced: bool | None = None
     flags: frozenset[str] = frozenset()
+    status_category: str | None = None
+    status_codes: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_status_answer(cls, category: str, status_codes: Iterable[str]) -> FollowUpFacts:
+        """The facts of a payer's answer to a status check about a claim the ledger matched."""
+        return cls(
+            outcome="status_answer",
+            status=ClaimStatus.UNKNOWN,
+            carcs=frozenset(),
+            rarcs=frozenset(),
+            reasons=(),
+            match="matched",
+            reconciled=True,
+            status_category=category.strip().upper(),
+            status_codes=frozenset(_status_code(c) for c in status_codes),
+        )
+
+    @property
+    def stage(self) -> Stage:
+        if self.status_category is not None:
+            return "status_answer"
+        return "transaction" if self.transaction_balanced is not None else "payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +230,10 @@ def _holds(c: Conditions, f: FollowUpFacts) -> bool:
             checks.append(("balanced" if f.transaction_balanced else "difference") in c.transaction)
     if c.flag is not None:
         checks.append(bool(f.flags & set(c.flag)))
+    if c.status_category is not None:
+        checks.append(f.status_category in c.status_category)
+    if c.status_code is not None:
+        checks.append(bool(f.status_codes & set(c.status_code)))
     return all(checks)
 
 
@@ -177,13 +241,13 @@ def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
     """The decisions of every rule that fires, in rule order."""
     out: list[Decision] = []
     for rule in rules.rules:
-        # Transaction rules are decided once the whole transaction has arrived, the others
-        # as each claim payment arrives.
-        if (rule.when.transaction is None) != (facts.transaction_balanced is None):
+        # Transaction rules are decided once the whole transaction has arrived, status-answer
+        # rules when a payer answers a status check, the others as each claim payment arrives.
+        if rule.when.stage != facts.stage:
             continue
         if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
             out.append(Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)))
-    if not out and facts.outcome == "denied" and facts.transaction_balanced is None:
+    if not out and facts.outcome == "denied" and facts.stage == "payment":
         codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
         out.append(
             Decision(

@@ -52,6 +52,7 @@ from handlers.runtime import (
     derive_message_id,
 )
 from router.followups import AttachmentResult, StatusCheckResult
+from router.headers import is_test
 from router.messages import (
     CLAIM_PAYMENT_SCHEMA,
     CLAIM_SUBMISSION_SCHEMA,
@@ -324,7 +325,14 @@ class LedgerHandler:
         message: InboundMessage,
     ) -> dict[str, Any]:
         message_id = message.message_id or derive_message_id(result.command_id, result.outcome)
-        claim_id = await record_partner_result(unit, result, message_id)
+        claim_id = await record_partner_result(
+            unit,
+            result,
+            message_id,
+            follow_ups=self._poster.follow_ups,
+            test=is_test(message.headers),
+            now=self._poster.now(),
+        )
         return {"kind": result.schema_name, "claim_id": claim_id, "outcome": result.outcome}
 
 

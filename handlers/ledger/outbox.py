@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from claimflow.tracing import trace_headers
 from handlers.ledger.store import ClaimLedger, LedgerUnit, UnsentMessage
 from handlers.runtime.handler import Publisher
-from router.topics import HEADERS
+from router.headers import message_headers
 
 __all__ = ["OutboxRelay", "enqueue"]
 
@@ -34,12 +34,12 @@ async def enqueue(
         key=key,
         value=model.model_dump_json(by_alias=True),
         headers={
-            HEADERS.MESSAGE_ID: message_id,
-            HEADERS.SCHEMA: schema,
-            HEADERS.CONTENT_TYPE: "application/json",
-            HEADERS.TEST: "true" if test else "false",
-            # The span that caused it: the relay's publish continues its trace.
-            **{name: value.decode() for name, value in trace_headers().items()},
+            name: value.decode()
+            for name, value in [
+                *message_headers(test=test, message_id=message_id, schema=schema),
+                # The span that caused it: the relay's publish continues its trace.
+                *trace_headers().items(),
+            ]
         },
     )
 

@@ -4,13 +4,24 @@ The status-check and attachment handlers publish a ``StatusCheckResult`` or an
 ``AttachmentResult`` per command; the ledger writes each on its claim's timeline once (by
 message id), found by the command it answers, else by the ledger claim id, else by the claim
 number. A result for a claim the ledger does not know is ignored.
+
+The partner handlers only report; what follows from an answer is decided here, by the same
+rules as every other follow-up (``handlers.ledger.followup_rules``, the rules with a
+``status_category`` or ``status_code`` condition): a payer asking for documentation (R4) gets an
+attachment with the rule's LOINC codes, recorded as one ``FollowUp`` row whose trigger is the
+status check it answers, one timeline event and one command in the outbox.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from handlers.ledger.followup_decisions import FollowUpContext, FollowUps
+from handlers.ledger.followup_rules import Decision, FollowUpFacts
 from handlers.ledger.store import LedgerUnit
 from handlers.ledger.tables import Claim, FollowUp
 from router.followups import AttachmentResult, StatusCheckResult
+from router.messages import ClaimPaymentMessage
 
 __all__ = ["record_partner_result"]
 
@@ -41,9 +52,19 @@ def _attachment_text(result: AttachmentResult) -> str:
 
 
 async def record_partner_result(
-    unit: LedgerUnit, result: StatusCheckResult | AttachmentResult, message_id: str
+    unit: LedgerUnit,
+    result: StatusCheckResult | AttachmentResult,
+    message_id: str,
+    *,
+    follow_ups: FollowUps,
+    test: bool,
+    now: datetime,
 ) -> int | None:
-    """The claim the result was written on, or None when the ledger does not know it."""
+    """The claim the result was written on, or None when the ledger does not know it.
+
+    A status answer is also handed to the follow-up rules (``follow_ups``); ``test`` is the lane
+    of the result (its ``redox-test`` header), which the decided commands keep.
+    """
     follow_up = await unit.session.get(FollowUp, result.command_id)
     claim_id = follow_up.claim_id if follow_up is not None else None
     if claim_id is None and result.claim_id.isdigit():
@@ -58,6 +79,42 @@ async def record_partner_result(
         return claim_id
     if isinstance(result, StatusCheckResult):
         unit.event(claim_id, "status-check", _status_text(result), message_id=message_id)
+        await _decide_after_answer(
+            unit, claim_id, result, follow_up, follow_ups=follow_ups, test=test, now=now
+        )
     else:
         unit.event(claim_id, "attachment", _attachment_text(result), message_id=message_id)
     return claim_id
+
+
+async def _decide_after_answer(
+    unit: LedgerUnit,
+    claim_id: int,
+    result: StatusCheckResult,
+    asked: FollowUp | None,
+    *,
+    follow_ups: FollowUps,
+    test: bool,
+    now: datetime,
+) -> list[Decision]:
+    """The follow-ups the rules decide from a payer's answer (none unless it answered)."""
+    if result.outcome != "answered" or not result.category_code:
+        return []
+    claim = await unit.claim(claim_id)
+    # The payment that led to the status check names the payer's claim number and the trace.
+    receipt = await unit.receipt(asked.trigger_message_id) if asked is not None else None
+    payment = (
+        ClaimPaymentMessage.model_validate_json(receipt.payload) if receipt is not None else None
+    )
+    facts = FollowUpFacts.of_status_answer(
+        result.category_code, [result.status_code] if result.status_code else []
+    )
+    context = FollowUpContext(
+        trigger_message_id=result.command_id,
+        test=test,
+        control_number=payment.claim.control_number if payment is not None else None,
+        tracking_number=payment.transaction.tracking_number if payment is not None else None,
+        payer_request_number=None,  # a status answer is no 277RFAI: the attachment is unsolicited
+        now=now,
+    )
+    return await follow_ups.record(unit, claim, facts, context)

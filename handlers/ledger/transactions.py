@@ -16,25 +16,41 @@ time: a delivery of 100,000 claims is never held in memory at once.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
 
+from handlers.ledger.followup_rules import Decision
 from handlers.ledger.messages import TransactionReconciliationResult, difference_items, money
 from handlers.ledger.outbox import enqueue
 from handlers.ledger.reconciliation import Difference, reconcile_transaction
 from handlers.ledger.store import LedgerUnit
-from handlers.ledger.tables import TransactionResult
+from handlers.ledger.tables import Claim, TransactionResult
 from handlers.runtime.message import derive_message_id
 from router.messages import ClaimPaymentMessage
 from router.redox import TransactionHeader
+from router.topics import TopicSet
 
-if TYPE_CHECKING:
-    from handlers.ledger.posting import Poster
+__all__ = ["TransactionPoster", "check_delivery"]
 
-__all__ = ["check_delivery"]
+
+class TransactionPoster(Protocol):
+    """What the check needs of the poster (``handlers.ledger.posting.Poster``, which calls it):
+    a protocol, so that this module does not import posting back."""
+
+    tolerance: Decimal
+
+    def now(self) -> datetime: ...
+
+    def topics(self, test: bool) -> TopicSet: ...
+
+    async def transaction_decisions(
+        self, unit: LedgerUnit, claim: Claim, message: ClaimPaymentMessage, *, balanced: bool
+    ) -> list[Decision]: ...
 
 
 async def check_delivery(
-    unit: LedgerUnit, poster: Poster, message: ClaimPaymentMessage
+    unit: LedgerUnit, poster: TransactionPoster, message: ClaimPaymentMessage
 ) -> tuple[Difference, ...]:
     """Check the delivery's transactions if ``message`` was its last claim; their differences."""
     delivery = message.delivery.log_id

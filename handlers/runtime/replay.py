@@ -23,7 +23,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
 from claimflow.settings import KafkaSettings
 from handlers.runtime.message import headers_from_kafka
-from handlers.runtime.retry import RUNTIME_HEADERS
+from router.headers import is_test, message_headers
 from router.topics import HEADERS, TopicSet
 
 __all__ = ["REPLAYED_FROM_HEADER", "ReplaySummary", "replay_dead_letters", "replay_group"]
@@ -57,9 +57,8 @@ def _describe(record: Any, headers: dict[str, bytes], action: str) -> str:
 
 
 def _replayed_headers(record: Any, headers: dict[str, bytes]) -> list[tuple[str, bytes]]:
-    kept = [(name, value) for name, value in headers.items() if name not in RUNTIME_HEADERS]
-    source = f"{record.topic}:{record.partition}:{record.offset}".encode()
-    return [*kept, (REPLAYED_FROM_HEADER, source)]
+    source = f"{record.topic}:{record.partition}:{record.offset}"
+    return message_headers(test=is_test(headers), carried=headers.items(), replayed_from=source)
 
 
 async def replay_dead_letters(

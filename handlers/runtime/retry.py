@@ -16,21 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from claimflow.settings import HandlerSettings
-from router.topics import HEADERS
+from router.headers import Failure, is_test, message_headers
 
-__all__ = ["RUNTIME_HEADERS", "Origin", "RetryPolicy", "Verdict", "copy_headers"]
-
-# Headers the runtime sets on retry and dead-letter copies (and a replay removes).
-RUNTIME_HEADERS = frozenset(
-    {
-        HEADERS.ERROR,
-        HEADERS.HANDLER,
-        HEADERS.ATTEMPTS,
-        HEADERS.ORIGINAL_TOPIC,
-        HEADERS.ORIGINAL_PARTITION,
-        HEADERS.ORIGINAL_OFFSET,
-    }
-)
+__all__ = ["Origin", "RetryPolicy", "Verdict", "copy_headers"]
 
 
 class Verdict(enum.Enum):
@@ -94,15 +82,12 @@ def copy_headers(
     headers: Mapping[str, bytes], *, handler: str, origin: Origin, attempts: int, error: str
 ) -> dict[str, bytes]:
     """The headers of a retry or dead-letter copy: the original's plus the runtime's."""
-    copied = {name: value for name, value in headers.items() if name not in RUNTIME_HEADERS}
-    copied.update(
-        {
-            HEADERS.ERROR: error.encode(),
-            HEADERS.HANDLER: handler.encode(),
-            HEADERS.ATTEMPTS: str(attempts).encode(),
-            HEADERS.ORIGINAL_TOPIC: origin.topic.encode(),
-            HEADERS.ORIGINAL_PARTITION: str(origin.partition).encode(),
-            HEADERS.ORIGINAL_OFFSET: str(origin.offset).encode(),
-        }
+    failure = Failure(
+        error=error,
+        original_topic=origin.topic,
+        original_partition=origin.partition,
+        original_offset=origin.offset,
+        handler=handler,
+        attempts=attempts,
     )
-    return copied
+    return dict(message_headers(test=is_test(headers), carried=headers.items(), failure=failure))

@@ -15,6 +15,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from claimflow.settings import Settings
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger
@@ -27,7 +28,12 @@ from handlers.ledger.tables import (
     TransactionResult,
 )
 from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
-from router.followups import AttachmentResult, StatusCheckResult
+from router.followups import (
+    AttachmentRequest,
+    AttachmentResult,
+    StatusCheckRequest,
+    StatusCheckResult,
+)
 from router.messages import (
     ClaimSubmissionMessage,
     Position,
@@ -244,6 +250,73 @@ async def test_partner_answers_go_on_the_claim_timeline_once(
         "claim status check answered: R4 request for additional information: documentation; "
         "the payer asks for documents",
         "attachment accepted: control number ACN-1, status ACCEPTED",
+    ]
+
+
+async def test_a_status_answer_asking_for_documents_gets_the_attachment_the_rules_decide(
+    running: tuple[LedgerHandler, RecordingPublisher], sample_bytes: bytes, ledger_engine: Any
+) -> None:
+    """R4 -> one attachment, with the rules file's LOINC codes, one row, one origin, one event."""
+    handler, publisher = running
+    sub = submission("66729659983")
+    await handler.handle(
+        inbound(
+            TOPICS.claim_submissions, sub.message_id, sub.model_dump_json(by_alias=True).encode()
+        )
+    )
+    for message in sample_messages(sample_bytes):
+        await handler.handle(message)
+    [asked] = [
+        StatusCheckRequest.model_validate_json(value)
+        for topic, _, value in publisher.sent
+        if topic == TOPICS.status_check_requests
+    ]
+    answer = StatusCheckResult(
+        command_id=asked.command_id,
+        claim_id=asked.claim.claim_id,
+        submission_number="66729659983",
+        outcome="answered",
+        category_code="R4",
+        status_code="21",
+        needs_documents=True,
+        answered_at=datetime.now(UTC),
+    )
+    value = answer.model_dump_json(by_alias=True).encode()
+    # A redelivery (same message id) and a re-publication under another id decide nothing new.
+    for mid in ("answer-1", "answer-1", "answer-1-again"):
+        message = InboundMessage(
+            topic=TOPICS.status_check_results,
+            partition=0,
+            offset=0,
+            key=None,
+            value=value,
+            headers={HEADERS.TEST: b"true"},
+            message_id=mid,
+        )
+        await handler.handle(message)
+
+    [rule] = [r for r in load_rules().rules if r.name == "status-answer-requests-documentation"]
+    attachments = [
+        AttachmentRequest.model_validate_json(value)
+        for topic, _, value in publisher.sent
+        if topic == TOPICS.attachment_requests
+    ]
+    assert [(a.rule, a.loinc_codes) for a in attachments] == [(rule.name, rule.loinc)]
+    [attachment] = attachments
+    assert attachment.trigger_message_id == asked.command_id  # its origin: the status check
+    assert (attachment.test, attachment.solicited) == (True, False)
+    assert attachment.claim.payer_control_number == asked.claim.payer_control_number
+    ledger = ClaimLedger(ledger_engine)
+    claim = await ledger.find_claim("66729659983")
+    assert claim is not None
+    events, _, follow_ups, _ = await ledger.history(claim.id)
+    rows = [f for f in follow_ups if f.action == "attachment"]
+    assert [(r.command_id, r.rule, r.trigger_message_id) for r in rows] == [
+        (attachment.command_id, rule.name, asked.command_id)
+    ]
+    decided = [e.summary for e in events if e.kind == "follow-up" and "attachment" in e.summary]
+    assert decided == [
+        f"attachment requested (LOINC {', '.join(rule.loinc)}): {rule.reason} [rule {rule.name}]"
     ]
 
 

@@ -62,6 +62,36 @@ def test_transaction_rules_are_decided_only_with_the_whole_transaction() -> None
     assert decide(facts(transaction_balanced=True), load_rules()) == []
 
 
+def test_a_status_answer_asking_for_documentation_gets_the_rules_files_loinc_codes() -> None:
+    decisions = decide(FollowUpFacts.of_status_answer("R4", ["021"]), load_rules())
+    assert rules_of(decisions) == [("attachment", "status-answer-requests-documentation")]
+    assert decisions[0].loinc_codes == ("11506-3", "34117-2")
+
+
+def test_other_requests_for_information_go_to_a_person_and_final_answers_to_nobody() -> None:
+    for category in ("R3", "P3"):
+        decisions = decide(FollowUpFacts.of_status_answer(category, []), load_rules())
+        assert rules_of(decisions) == [("work_by_hand", "status-answer-requests-information")]
+    assert decide(FollowUpFacts.of_status_answer("F1", ["65"]), load_rules()) == []
+
+
+def test_status_answer_rules_are_decided_only_for_status_answers(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n"
+        "  - {name: r4-code-21, when: {status_category: [r4], status_code: ['021']},\n"
+        "     action: attachment, reason: documents, loinc: ['18842-5']}\n"
+        "  - {name: any-denial, when: {outcome: [denied]}, action: status_check, reason: ask}\n"
+    )
+    rules = load_rules(path)
+    answer = FollowUpFacts.of_status_answer("R4", ["21"])
+    assert [(d.rule, d.loinc_codes) for d in decide(answer, rules)] == [
+        ("r4-code-21", ("18842-5",))
+    ]
+    assert decide(FollowUpFacts.of_status_answer("R4", ["35"]), rules) == []
+    assert rules_of(decide(facts(outcome="denied"), rules)) == [("status_check", "any-denial")]
+
+
 def test_a_rules_file_replaces_the_defaults_and_matches_reason_text(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(

@@ -57,6 +57,23 @@ def test_production_body_on_a_test_topic_stays_in_the_test_lane(
     assert {m.topic for m in outcome.messages} == {"claimflow.test.claim-payments.v1"}
 
 
+def test_a_claim_routed_to_the_test_lane_says_redox_test_true(
+    sample_payload: dict[str, Any],
+) -> None:
+    """Meta.Test false on a test topic: the messages travel in the test lane and say so."""
+    sample_payload["Meta"]["Test"] = False
+    test_topic = Record(
+        json.dumps(sample_payload).encode(), topic="claimflow.test.redox.claim.payment-batch.v1"
+    )
+    production = Record(json.dumps(sample_payload).encode())
+    routed = route_record(test_topic, ROUTES)
+    stays = route_record(production, ROUTES)
+    assert isinstance(routed, Routed)
+    assert isinstance(stays, Routed)
+    assert [dict(m.headers)[HEADERS.TEST] for m in routed.messages] == [b"true", b"true"]
+    assert [dict(m.headers)[HEADERS.TEST] for m in stays.messages] == [b"false", b"false"]
+
+
 def test_unknown_event_type_is_a_dead_letter_with_its_origin(
     sample_payload: dict[str, Any],
 ) -> None:

@@ -98,14 +98,14 @@ class AttachmentHandler:
             publish=self._publish,
         )
         lane = self._settings.handlers.lane
-        followups = self._settings.followups
+        follow_up_settings = self._settings.followups
         self._poller = DuePoller(
             name=self.name,
             claim=lambda n: store.claim_due(
-                lane=lane, limit=n, lease_seconds=followups.lease_seconds
+                lane=lane, limit=n, lease_seconds=follow_up_settings.lease_seconds
             ),
             step=steps,
-            settings=followups,
+            settings=follow_up_settings,
         )
         self._poller.start()
 

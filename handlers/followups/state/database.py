@@ -1,27 +1,26 @@
-"""Migrations of the partner handlers' state, run with ``claimflow db upgrade`` or ``upgrade``."""
+"""Migrations of the follow-up state (outbound requests, timers, request budgets).
+
+Their own Alembic chain in ``migrations/`` with its own version table, usually in the ledger's
+database, run with ``claimflow db upgrade`` or :func:`upgrade` through the helper both of
+claimflow's schemas share (:mod:`claimflow.database`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["MIGRATIONS", "upgrade"]
+from claimflow.database import Migrations
+
+__all__ = ["FOLLOW_UP_MIGRATIONS", "MIGRATIONS", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def _config(connection: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
+FOLLOW_UP_MIGRATIONS = Migrations(
+    MIGRATIONS, version_table="alembic_version_followups", subject="follow-up state"
+)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the partner handlers' tables to ``revision`` (idempotent)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+    """Bring the follow-up state's tables to ``revision`` (idempotent)."""
+    await FOLLOW_UP_MIGRATIONS.upgrade(engine, revision)

@@ -14,7 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from handlers.runtime import InboundMessage, PoisonMessageError, Publisher, derive_message_id
-from router.topics import HEADERS
+from router.headers import message_headers
 
 __all__ = ["decode_command", "publish_model"]
 
@@ -43,13 +43,7 @@ async def publish_model(
 ) -> str:
     """Publish ``model`` as JSON durably; return its message id (stable for a source/purpose)."""
     message_id = derive_message_id(source_id, purpose)
-    headers = {
-        HEADERS.MESSAGE_ID: message_id.encode(),
-        HEADERS.SCHEMA: schema.encode(),
-        HEADERS.CONTENT_TYPE: b"application/json",
-    }
-    if test:
-        headers[HEADERS.TEST] = b"true"
+    headers = dict(message_headers(test=test, message_id=message_id, schema=schema))
     await publisher.publish(
         topic,
         key=key.encode(),

@@ -12,9 +12,9 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow.database import create_engine
 from claimflow.settings import DatabaseSettings
 from handlers.followups.partners.client import PartnerClient
-from handlers.ledger.database import create_engine
 
 __all__ = ["PartnerResources"]
 

@@ -34,7 +34,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from claimflow.settings import FollowupSettings
+from claimflow.settings import FollowUpSettings
 from claimflow.tracing import internal_span
 from handlers.followups.state.tables import AttachmentRow, StatusCheckRow
 
@@ -207,7 +207,7 @@ class DuePoller:
     replica) once it runs out.
     """
 
-    def __init__(self, *, name: str, claim: Claim, step: Step, settings: FollowupSettings) -> None:
+    def __init__(self, *, name: str, claim: Claim, step: Step, settings: FollowUpSettings) -> None:
         self.name = name
         self._claim = claim
         self._step = step

@@ -33,7 +33,6 @@ from handlers.followups.state.budgets import RequestBudgetStore
 from handlers.followups.state.outbound import decode_command, publish_model
 from handlers.followups.state.resources import PartnerResources
 from handlers.followups.state.timers import DuePoller
-from handlers.followups.status_check.inquiry import attachment_request_for
 from handlers.followups.status_check.steps import StatusCheckSteps
 from handlers.followups.status_check.store import FINAL_STATES, StatusCheckStore
 from handlers.runtime import HandlerContext, InboundMessage, Publisher
@@ -91,14 +90,14 @@ class StatusCheckHandler:
             publish=self._publish,
         )
         lane = self._settings.handlers.lane
-        followups = self._settings.followups
+        follow_up_settings = self._settings.followups
         self._poller = DuePoller(
             name=self.name,
             claim=lambda n: store.claim_due(
-                lane=lane, limit=n, lease_seconds=followups.lease_seconds
+                lane=lane, limit=n, lease_seconds=follow_up_settings.lease_seconds
             ),
             step=steps,
-            settings=followups,
+            settings=follow_up_settings,
         )
         self._poller.start()
 
@@ -145,18 +144,6 @@ class StatusCheckHandler:
             schema=result.schema_name,
             test=command.test,
         )
-        follow_up = attachment_request_for(command, result)
-        if follow_up is not None:
-            await publish_model(
-                self._publisher,
-                self._topics.attachment_requests,
-                follow_up,
-                key=key,
-                source_id=follow_up.command_id,
-                purpose="attachment-request",
-                schema=follow_up.schema_name,
-                test=command.test,
-            )
 
 
 def build_status_check_handler(context: HandlerContext) -> StatusCheckHandler:

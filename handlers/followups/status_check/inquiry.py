@@ -6,11 +6,11 @@ name, tax id), the service start as ``admitDate``, the claim's charges, the paye
 tracking ids -- our claim number (``trackingId1``, echoed back as ``internalAccountNumber``) and
 the payment's trace number or the payer's claim number (``trackingId2``).
 
-A result whose category asks the provider for information (any ``R`` category, or ``P3``
-"waiting on information requested from the provider") sets ``needs_documents`` and becomes an
-unsolicited ``AttachmentRequest`` for ``FEEDBACK_LOINC_CODES`` (the documents the default
-documentation rule sends: progress note and history and physical). A status answer carries no
-payer attachment control number, so the attachment cannot be a solicited one.
+A result reports what the payer said: its category and status codes, and ``needs_documents``
+when the category asks the provider for information (any ``R`` category, or ``P3`` "waiting on
+information requested from the provider"). It decides nothing: whether an answer calls for an
+attachment, and with which LOINC documents, is the ledger's rules' decision
+(``handlers.ledger.followup_rules``), made when the ledger records the result.
 """
 
 from __future__ import annotations
@@ -21,25 +21,9 @@ from pydantic import ValidationError
 
 from handlers.followups.partners.integrex import ClaimInfo, ClaimStatusRequest
 from handlers.followups.partners.integrex_codes import CategoryGroup
-from router.followups import (
-    AttachmentRequest,
-    StatusCheckRequest,
-    StatusCheckResult,
-    command_id,
-)
+from router.followups import StatusCheckRequest, StatusCheckResult
 
-__all__ = [
-    "FEEDBACK_LOINC_CODES",
-    "FEEDBACK_RULE",
-    "IncompleteClaimError",
-    "attachment_request_for",
-    "inquiry_for",
-    "result_from",
-]
-
-#: Documents asked for when a status answer says the payer needs information (docs/documents.md).
-FEEDBACK_LOINC_CODES = ("11506-3", "34117-2")
-FEEDBACK_RULE = "status-check-requests-information"
+__all__ = ["IncompleteClaimError", "inquiry_for", "result_from"]
 
 
 class IncompleteClaimError(ValueError):
@@ -112,7 +96,7 @@ def result_from(
     else:
         outcome, detail = "answered", None
     if needs_documents:
-        detail = "the payer asks for information: documents are requested"
+        detail = "the payer asks for information"
     return StatusCheckResult(
         command_id=command.command_id,
         claim_id=claim.claim_id,
@@ -126,29 +110,4 @@ def result_from(
         needs_documents=needs_documents,
         detail=detail,
         answered_at=at,
-    )
-
-
-def attachment_request_for(
-    command: StatusCheckRequest, result: StatusCheckResult
-) -> AttachmentRequest | None:
-    """The attachment command a result calls for (``None`` unless it needs documents).
-
-    Its ``command_id`` is derived like the ledger's, with the status check as its trigger, so a
-    re-delivered status check yields the same attachment command.
-    """
-    if not result.needs_documents:
-        return None
-    claim = command.claim
-    reason = f"the payer asked for information (category {result.category_code})"
-    return AttachmentRequest(
-        command_id=command_id(claim.submission_number, "attachment", reason, command.command_id),
-        reason=reason,
-        rule=FEEDBACK_RULE,
-        trigger_message_id=command.command_id,
-        requested_at=result.answered_at,
-        test=command.test,
-        claim=claim,
-        loinc_codes=list(FEEDBACK_LOINC_CODES),
-        solicited=False,
     )

@@ -26,15 +26,13 @@ from structlog.testing import capture_logs
 from claimflow.settings import DatabaseSettings
 from handlers.followups.partners.integrex import IntegrexClient
 from handlers.followups.status_check import build_status_check_handler
-from handlers.followups.status_check.inquiry import FEEDBACK_LOINC_CODES, inquiry_for
+from handlers.followups.status_check.inquiry import inquiry_for
 from handlers.followups.status_check.store import StatusCheckStore
 from handlers.ledger.database import create_engine
 from handlers.runtime import RunningHandler, running_handler
 from router.followups import (
-    AttachmentRequest,
     StatusCheckRequest,
     StatusCheckResult,
-    command_id,
 )
 from router.topics import HEADERS, TopicSet
 
@@ -100,24 +98,19 @@ async def test_a_status_check_is_asked_once_and_its_answer_published(
     assert integrex_sandbox.state.env_headers == ["T"]
 
 
-async def test_a_request_for_documentation_publishes_an_attachment_command(
+async def test_a_request_for_documentation_is_reported_and_the_handler_decides_nothing(
     kafka: Kafka, topics: TopicSet, sqlite_url: str, integrex_sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    """The payer's R4 is reported on the result; the attachment is the ledger's rules' call."""
     await integrex_sandbox.configure(category_code="R4", status_code="21")
     command = status_check()
     async with status_checks(kafka, topics, sqlite_url, integrex_sandbox, tmp_path):
         result = await ask(kafka, topics, command)
-        [follow_up] = await kafka.wait_for(topics.attachment_requests, AttachmentRequest)
 
     assert result.needs_documents is True
-    assert result.category_code == "R4"
-    assert follow_up.command_id == command_id(
-        command.claim.submission_number, "attachment", follow_up.reason, command.command_id
-    )
-    assert follow_up.trigger_message_id == command.command_id
-    assert follow_up.loinc_codes == list(FEEDBACK_LOINC_CODES)
-    assert follow_up.solicited is False
-    assert follow_up.claim == command.claim
+    assert (result.category_code, result.status_code) == ("R4", "21")
+    # No second origin: the status-check handler publishes no attachment command of its own.
+    assert await kafka.read(topics.attachment_requests) == []
 
 
 async def test_a_redelivered_command_republishes_the_same_result_without_asking_again(

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import DatabaseSettings
-from handlers.followups.state import upgrade as upgrade_followups
+from handlers.followups.state import upgrade as upgrade_follow_ups
 from handlers.followups.state.budgets import RequestBudgetStore
-from handlers.followups.state.tables import Base as FollowupBase
+from handlers.followups.state.tables import Base as FollowUpBase
 from handlers.followups.state.timers import Lease
 from handlers.followups.status_check.store import StatusCheckStore
 from handlers.ledger.database import create_engine
@@ -31,18 +31,18 @@ from router.followups import StatusCheckResult
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(DatabaseSettings(url=SecretStr(database_url)))
-    await upgrade_followups(engine)
+    await upgrade_follow_ups(engine)
     yield engine
     await engine.dispose()
 
 
 async def test_the_ledger_and_the_partner_chains_share_one_database(engine: AsyncEngine) -> None:
     await upgrade_ledger(engine)
-    await upgrade_followups(engine)  # idempotent, and independent of the ledger's chain
+    await upgrade_follow_ups(engine)  # idempotent, and independent of the ledger's chain
 
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-        followups = (
+        follow_ups = (
             await connection.execute(text("SELECT version_num FROM alembic_version_followups"))
         ).scalar()
     assert {
@@ -52,7 +52,7 @@ async def test_the_ledger_and_the_partner_chains_share_one_database(engine: Asyn
         "claims",
     } <= tables
     assert {"alembic_version", "alembic_version_followups"} <= tables
-    assert followups == "f0003"
+    assert follow_ups == "f0003"
 
 
 @pytest.fixture
@@ -195,8 +195,8 @@ def _table_of(difference: Any) -> str | None:
 async def test_the_followup_migrations_match_the_tables_the_stores_use(engine: AsyncEngine) -> None:
     def differences(sync: Connection) -> list[Any]:
         context = MigrationContext.configure(sync)
-        ours = set(FollowupBase.metadata.tables)
-        found = compare_metadata(context, FollowupBase.metadata)
+        ours = set(FollowUpBase.metadata.tables)
+        found = compare_metadata(context, FollowUpBase.metadata)
         # Only our tables: the ledger's (tables and their indexes) may share the database.
         return [d for d in found if _table_of(d) in ours]
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from handlers.followups.state.tables import Base
 
+# Handed over by claimflow.database.Migrations (FOLLOW_UP_MIGRATIONS); the default is the same.
 VERSION_TABLE = "alembic_version_followups"
 
 
@@ -19,7 +20,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        version_table=VERSION_TABLE,
+        version_table=context.config.attributes.get("version_table", VERSION_TABLE),
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
