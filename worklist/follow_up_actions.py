@@ -24,7 +24,7 @@ import uuid
 
 from sqlalchemy import select, update
 
-from handlers.ledger.follow_ups import follow_up_claim
+from handlers.ledger.followup_decisions import follow_up_claim
 from handlers.ledger.outbox import enqueue
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger, LedgerUnit

@@ -205,6 +205,7 @@ class LocalStack:
         """The processes of the payment pipeline, in start order: the partner sandboxes, the
         migrations, the router and the handlers, then the receiver (no worklist, no identity)."""
         return [(p, env) for p, env in self._plan() if p.name not in ("identity", "worklist")]
+
     def _local_traces(self) -> bool:
         """Traces are on (``CLAIMFLOW_TRACING__ENABLED=true``) and no collector was named."""
         enabled = os.environ.get("CLAIMFLOW_TRACING__ENABLED", "").strip().lower()

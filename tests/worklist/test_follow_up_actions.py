@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from claimflow.cli import main
 from claimflow.settings import DatabaseSettings
 from handlers.followups.attachment.store import AttachmentStore
-from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.database import create_engine, upgrade
+from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AccessRecord, FollowUp, OutboxMessage
