@@ -48,6 +48,7 @@ from handlers.ledger.handler import LedgerHandler
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import AppliedPayment, Claim, FollowUp, TransactionResult
 from handlers.runtime import InboundMessage
+from handlers.runtime.process import settle_heap
 from router.messages import SplitMessage, split_payment_batch
 from router.redox import PaymentBatch
 from router.topics import HEADERS, TopicSet
@@ -135,6 +136,7 @@ async def _measure(url: str, root: Path) -> dict[str, float]:
         await engine.dispose()
     handler = LedgerHandler(settings=settings, topics=topics, publisher=_Dropped())
     await handler.start()
+    settle_heap()  # as ``claimflow handle`` does once its handler has started
     try:
         started = time.perf_counter()
         assert await import_claims(settings, claims_file, echo=lambda _: None) == 0
