@@ -288,24 +288,22 @@ class PendingRows:
         """Insert the pending rows (outbox messages already in the table are left out); the
         receipts and payments written."""
         receipts, self.receipts = list(self.receipts.values()), {}
-        for chunk in chunks(receipts):
-            await session.execute(
-                insert(PaymentReceipt),
-                [{c: getattr(r, c) for c in _RECEIPT_COLUMNS} for r in chunk],
-            )
+        await _insert(
+            session,
+            PaymentReceipt,
+            [{c: getattr(r, c) for c in _RECEIPT_COLUMNS} for r in receipts],
+        )
         payments, self.payments = sorted(self.payments, key=lambda p: p.id), []
-        for chunk in chunks(payments):
-            await session.execute(
-                insert(AppliedPayment),
-                [{c: getattr(p, c) for c in _PAYMENT_COLUMNS} for p in chunk],
-            )
+        await _insert(
+            session,
+            AppliedPayment,
+            [{c: getattr(p, c) for c in _PAYMENT_COLUMNS} for p in payments],
+        )
         tables, self.rows = self.rows, {}
         for table, table_rows in tables.items():
-            for rows in chunks(table_rows):
-                await session.execute(insert(table), list(rows))
+            await _insert(session, table, table_rows)
         events, self.events = self.events, []
-        for rows in chunks(events):
-            await session.execute(insert(TimelineEvent), list(rows))
+        await _insert(session, TimelineEvent, events)
         outbox, self.outbox = self.outbox, {}
         ids = list(outbox)
         for chunk in chunks(ids):
@@ -315,7 +313,19 @@ class PendingRows:
             for message_id in known:
                 outbox.pop(message_id, None)
         now = utcnow()
-        rows_ = [{**row, "created_at": now} for row in outbox.values()]
-        for rows in chunks(rows_):
-            await session.execute(insert(OutboxMessage), list(rows))
+        await _insert(
+            session, OutboxMessage, [{**row, "created_at": now} for row in outbox.values()]
+        )
         return receipts, payments
+
+
+async def _insert(session: AsyncSession, table: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Rows of an ORM class's table in multi-row INSERTs, straight through Core (the ORM's
+    bulk path would look at every row again); rows with the same columns go together."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(row), []).append(row)
+    statement = insert(table.__table__)
+    for same in by_columns.values():
+        for chunk in chunks(same):
+            await session.execute(statement, list(chunk))
