@@ -93,19 +93,26 @@ async def running_handler(
         yield RunningHandler(runner=runner, health=health, metrics=metrics, task=task)
 
 
+YOUNG_COLLECTION = 20_000
+"""Allocations between two collections of the youngest generation, once a handler has started."""
+
+
 def settle_heap() -> None:
     """Move what the process built to start (modules, clients, compiled SQL, validators) out
     of the garbage collector's generations.
 
     A handler's batch makes many short-lived objects; each full collection they trigger would
     otherwise walk the whole startup heap again (about a sixth of the ledger's CPU per
-    payment).
-    Objects frozen here live as long as the process anyway; later garbage is collected as
-    before. Called once a handler process has started (``serve_handler``), never in a process
+    payment). Objects frozen here live as long as the process anyway; later garbage is
+    collected as before, the youngest generation every ``YOUNG_COLLECTION`` allocations
+    instead of 700 (a batch of 500 payments allocates millions: another 5-9% of the ledger's
+    CPU). Called once a handler process has started (``serve_handler``), never in a process
     that starts handlers repeatedly (tests).
     """
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION, older, oldest)
 
 
 async def serve_handler(settings: Settings, factory: HandlerFactory) -> None:
