@@ -9,6 +9,7 @@ the code with its text ("252 - An attachment/other documentation is required ...
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "payer_rank",
     "rarc_codes",
 ]
+
+_CACHED = 4096
+"""Texts remembered per code lookup: a remittance repeats the same few statuses and codes."""
 
 
 class ClaimStatus(enum.Enum):
@@ -70,6 +74,7 @@ def _status_code(text: str) -> str | None:
     return found.group(1) if found else None
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def claim_status(text: str | None) -> ClaimStatus:
     """The status of a Redox ``Claims[].Status``: its text, the 835 code, or both."""
     if not text:
@@ -84,6 +89,7 @@ def claim_status(text: str | None) -> ClaimStatus:
     return ClaimStatus.UNKNOWN
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def payer_rank(text: str | None) -> int:
     """Which payer adjudicated, by CLP02: 1 primary, 2 secondary, 3 tertiary, 0 not said."""
     if not text:
@@ -120,6 +126,7 @@ _GROUP_WORDS = (
 _GROUP_CODE = re.compile(r"^\s*(CO|PR|OA|PI|CR)\s*(?:$|[-:.,)\s])", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def adjustment_group(text: str | None) -> AdjustmentGroup:
     """The group of ``Adjustments[].Type``: "PR", "PR - Patient Responsibility" or the text."""
     if not text:
@@ -257,6 +264,7 @@ def _by_description(table: dict[str, str], text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def carc_code(reason: str | None) -> str | None:
     """The CARC of an adjustment ``Reason``: "252", "CO-252", "252 - text" or the text."""
     if not reason:
@@ -270,9 +278,14 @@ def carc_code(reason: str | None) -> str | None:
 
 def rarc_codes(text: str | None) -> list[str]:
     """The remark codes (M127, MA130, N706) named in a text, or the one it describes."""
+    return list(_rarc_codes(text))
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _rarc_codes(text: str | None) -> tuple[str, ...]:
     if not text:
-        return []
+        return ()
     codes: list[str] = _RARC_CODE.findall(text.upper())
     if not codes and (code := _by_description(_RARC_TEXT, text)) is not None:
         codes.append(code)
-    return codes
+    return tuple(codes)

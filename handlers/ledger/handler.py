@@ -288,6 +288,7 @@ class LedgerHandler:
     async def _apply(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
         model = work.model
         if isinstance(model, ClaimPaymentMessage):
+            unit.keep_payload(model.message_id, work.message.value)
             return await self._payment(unit, model)
         if isinstance(model, ClaimSubmissionMessage):
             assert work.new is not None

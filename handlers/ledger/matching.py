@@ -26,6 +26,7 @@ at all is ``unmatched`` (the ledger parks the payment until its claim arrives).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -54,6 +55,7 @@ _SEPARATORS = re.compile(r"[^0-9A-Z]")
 _LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 
 
+@functools.lru_cache(maxsize=4096)  # a batch asks for the same keys several times
 def normalise_key(value: str | None) -> str:
     """``" 667-296 59983 "`` -> ``"66729659983"``, ``"0042"`` -> ``"42"``: the normalised tier.
 

@@ -54,11 +54,11 @@ from handlers.ledger.tables import (
     AppliedPayment,
     Claim,
     ParkedPayment,
-    PaymentReceipt,
     Reconciliation,
     utcnow,
 )
 from handlers.ledger.transactions import check_delivery
+from handlers.ledger.unit_cache import NewReceipt, PostedRow, ReceiptRow
 from handlers.runtime.message import derive_message_id
 from router.messages import ClaimPaymentMessage
 from router.topics import TopicSet
@@ -179,13 +179,13 @@ class Poster:
         self, unit: LedgerUnit, message: ClaimPaymentMessage, *, again: bool = False
     ) -> PostingResult:
         mid = message.message_id
-        receipt = await unit.receipt(mid)
+        receipt = await unit.current_receipt(mid)
         if receipt is not None and not again:
             return PostingResult(mid, "redelivered", claim_id=receipt.claim_id)
         if receipt is None:
             print_ = unit.fingerprint(message)
             original = await unit.original_with_fingerprint(print_)
-            receipt = self._receipt(message, print_)
+            receipt = self._receipt(unit, message, print_)
             if original is not None:
                 return await self._duplicate(unit, message, receipt, original)
         rec = reconcile_claim(message.claim, tolerance=self.tolerance)
@@ -277,9 +277,9 @@ class Poster:
             message_id, receipt.state, cls.outcome, claim.id, match, rec, tuple(decisions)
         )
 
-    def _receipt(self, message: ClaimPaymentMessage, print_: str) -> PaymentReceipt:
+    def _receipt(self, unit: LedgerUnit, message: ClaimPaymentMessage, print_: str) -> NewReceipt:
         t = message.transaction
-        return PaymentReceipt(
+        return NewReceipt(
             message_id=message.message_id,
             fingerprint=print_,
             delivery_id=message.delivery.log_id,
@@ -291,7 +291,7 @@ class Poster:
             paid_amount=Decimal("0"),
             state="new",
             outcome="",
-            payload=message.model_dump_json(by_alias=True),
+            payload=unit.payload(message),
             received_at=self.now(),
         )
 
@@ -299,8 +299,8 @@ class Poster:
         self,
         unit: LedgerUnit,
         message: ClaimPaymentMessage,
-        receipt: PaymentReceipt,
-        original: PaymentReceipt,
+        receipt: NewReceipt,
+        original: ReceiptRow,
     ) -> PostingResult:
         receipt.state = "duplicate"
         receipt.duplicate_of = original.message_id
@@ -348,7 +348,7 @@ class Poster:
             return "recorded"
         payer_key, payer_name = payer_of(message)
         key: str | None = None
-        earlier: AppliedPayment | None = None
+        earlier: PostedRow | None = None
         if cls.outcome is Outcome.REVERSED:
             earlier = await unit.reversible_payment(claim.id, c.control_number, rec.paid)
             if earlier is None:
@@ -380,7 +380,7 @@ class Poster:
         prior = prior_payer_amount(rec)
         pr_lines = rec.adjusted_in(AdjustmentGroup.PR)
         other_adjusted = rec.adjusted - pr_lines - prior
-        applied = AppliedPayment(
+        applied = unit.new_payment(
             message_id=mid,
             claim_id=claim.id,
             control_number=c.control_number,
@@ -410,9 +410,9 @@ class Poster:
             prior_payer_amount=prior,
             payment_key=key,
         )
-        unit.add(applied)
         if cls.outcome is Outcome.REVERSED and earlier is not None:
-            await unit.flush()  # the reversal's id, for the links both ways
+            if isinstance(applied, AppliedPayment):
+                await unit.flush()  # the reversal's id, for the links both ways
             earlier.reversed_by_id = applied.id
             applied.reverses_id = earlier.id
             what = f"reverses payment #{earlier.id} of {money(earlier.paid_amount)}"
@@ -438,7 +438,7 @@ class Poster:
 
     async def _settle(self, unit: LedgerUnit, claim: Claim, flags: list[str], mid: str) -> None:
         """Recompute the claim's money from its posted payments; flag a credit balance."""
-        money_ = claim_money(claim.charged_amount, await unit.posted_payments(claim.id))
+        money_ = claim_money(claim.charged_amount, await unit.payments_on_claim(claim.id))
         claim.paid_amount = money_.paid
         claim.patient_responsibility = money_.patient_share
         claim.adjusted_amount = money_.adjusted
@@ -492,7 +492,7 @@ class Poster:
                     submission_key=normalise_key(message.claim.submission_number),
                     control_key=normalise_key(message.claim.control_number),
                     candidates=list(candidates),
-                    payload=message.model_dump_json(by_alias=True),
+                    payload=unit.payload(message),
                     parked_at=self.now(),
                     patient_last_key=last,
                     claim_id=claim_id,
@@ -560,19 +560,22 @@ class Poster:
     ) -> None:
         mid = message.message_id
         matched_claim = claim if match.matched else None
-        unit.add(
-            Reconciliation(
-                message_id=mid,
-                claim_id=matched_claim.id if matched_claim else None,
-                outcome=cls.outcome.value,
-                match_status=match.status.value,
-                match_method=match.method.value,
-                match_confidence=match.confidence,
-                balanced=rec.balanced,
-                differences=[d.model_dump(mode="json") for d in difference_items(rec.differences)],
-                flags=list(cls.flags),
-                created_at=self.now(),
-            )
+        unit.insert(
+            Reconciliation,
+            {
+                "message_id": mid,
+                "claim_id": matched_claim.id if matched_claim else None,
+                "outcome": cls.outcome.value,
+                "match_status": match.status.value,
+                "match_method": match.method.value,
+                "match_confidence": match.confidence,
+                "balanced": rec.balanced,
+                "differences": [
+                    d.model_dump(mode="json") for d in difference_items(rec.differences)
+                ],
+                "flags": list(cls.flags),
+                "created_at": self.now(),
+            },
         )
         if matched_claim is not None and cls.outcome is not Outcome.PREDETERMINATION:
             if rec.balanced:
@@ -672,7 +675,7 @@ class Poster:
     ) -> list[Decision]:
         """The rules with a ``transaction`` condition, for one matched claim of it."""
         rec = reconcile_claim(message.claim, tolerance=self.tolerance)
-        receipt = await unit.receipt(message.message_id)
+        receipt = await unit.current_receipt(message.message_id)
         match = MatchResult(MatchStatus.MATCHED, MatchMethod.NONE, Decimal("0"), claim.id, (), "")
         cls = classify(message.claim, rec, match, tolerance=self.tolerance)
         if receipt is not None and receipt.outcome:

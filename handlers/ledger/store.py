@@ -36,7 +36,15 @@ from handlers.ledger.tables import (
     TransactionResult,
     utcnow,
 )
-from handlers.ledger.unit_cache import PendingRows, UnitCache, chunks
+from handlers.ledger.unit_cache import (
+    NewPayment,
+    NewReceipt,
+    PendingRows,
+    PostedRow,
+    ReceiptRow,
+    UnitCache,
+    chunks,
+)
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
 __all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal", "UnsentMessage"]
@@ -120,6 +128,7 @@ class LedgerUnit:
         # batch, for the same reason, and so that a claim's money is recomputed without a
         # flush per message (``posted_payments``).
         self._reserved_applied_ids: list[int] = []
+        self._payloads: dict[str, str] = {}
 
     async def prefetch(
         self, messages: Iterable[ClaimPaymentMessage | ClaimSubmissionMessage]
@@ -154,6 +163,26 @@ class LedgerUnit:
                 {"n": len(payments)},
             )
             self._reserved_applied_ids.extend(sorted(reserved))
+
+    def keep_payload(self, message_id: str, value: bytes) -> None:
+        """The message's JSON as it arrived: stored as its payload instead of dumping it again.
+
+        Only for bytes a ``ClaimPaymentMessage`` was validated from (the router writes them
+        with ``model_dump_json(by_alias=True)``, the very text a dump would give).
+        """
+        self._payloads[message_id] = value.decode()
+
+    def payload(self, message: ClaimPaymentMessage) -> str:
+        """The JSON text stored for a payment (receipt, parked payment)."""
+        found = self._payloads.get(message.message_id)
+        if found is None:
+            found = self._payloads[message.message_id] = message.model_dump_json(by_alias=True)
+        return found
+
+    def insert(self, table: type[Any], row: dict[str, Any]) -> None:
+        """A new row (its column values) that nothing reads back before the unit flushes:
+        written with the others of its table in one multi-row INSERT."""
+        self._pending.insert(table, row)
 
     def fingerprint(self, message: ClaimPaymentMessage) -> str:
         """``posting.fingerprint(message)``, computed once per unit (``prefetch`` needs it)."""
@@ -257,10 +286,10 @@ class LedgerUnit:
 
     async def reversible_payment(
         self, claim_id: int, control_number: str | None, paid: Decimal
-    ) -> AppliedPayment | None:
+    ) -> PostedRow | None:
         """The earlier payment a reversal of ``paid`` (negative) undoes, newest first."""
         wanted = normalise_key(control_number)
-        for row in reversed(await self.posted_payments(claim_id)):
+        for row in reversed(await self.payments_on_claim(claim_id)):
             if row.reversed_by_id is not None:
                 continue
             same_number = not wanted or normalise_key(row.control_number) == wanted
@@ -270,11 +299,20 @@ class LedgerUnit:
 
     # -- receipts and parking -----------------------------------------------------------
     async def receipt(self, message_id: str) -> PaymentReceipt | None:
+        """The message's receipt as an ORM row (a change to it is written by the session)."""
+        if message_id in self._pending.receipts:
+            await self.flush()  # the unit's own receipt, written, then read back
+        found = await self.current_receipt(message_id)
+        assert not isinstance(found, NewReceipt)  # written ones are forgotten by the cache
+        return found
+
+    async def current_receipt(self, message_id: str) -> ReceiptRow | None:
+        """The message's receipt: loaded, or added by this unit and not written yet."""
         if message_id in self._cache.receipt_ids:
             return self._cache.receipts.get(message_id)
         return await self.session.get(PaymentReceipt, message_id)
 
-    async def original_with_fingerprint(self, fingerprint: str) -> PaymentReceipt | None:
+    async def original_with_fingerprint(self, fingerprint: str) -> ReceiptRow | None:
         original = self._cache.originals.get(fingerprint)
         if original is not None or fingerprint in self._cache.fingerprint_keys:
             return original
@@ -457,7 +495,31 @@ class LedgerUnit:
             }
         )
 
+    def new_payment(self, **columns: Any) -> PostedRow:
+        """Post a payment to a claim (``AppliedPayment``'s columns but its id).
+
+        With an id at hand (``prefetch`` gives them out) it is a plain row written in a
+        multi-row INSERT at the flush; otherwise an ORM row the session numbers at the flush.
+        """
+        if self._next_applied_id:
+            row = NewPayment(id=self._next_applied_id, **columns)
+            self._next_applied_id += 1
+        elif self._reserved_applied_ids:
+            row = NewPayment(id=self._reserved_applied_ids.pop(0), **columns)
+        else:
+            orm = AppliedPayment(**columns)
+            self.session.add(orm)
+            self._cache.applied_added(orm)
+            return orm
+        self._pending.payments.append(row)
+        self._cache.applied_added(row)
+        return row
+
     def add(self, row: Any) -> None:
+        if isinstance(row, NewReceipt):
+            self._pending.receipts[row.message_id] = row
+            self._cache.receipt_added(row)
+            return
         if isinstance(row, Reconciliation):
             # Written, never read back in a unit: one multi-row INSERT at the flush (an ORM
             # INSERT that returns ids goes row by row on SQLite).
@@ -482,12 +544,22 @@ class LedgerUnit:
     async def flush(self) -> None:
         """Write everything the unit holds: ORM rows first, then timeline and outbox rows."""
         await self.session.flush()
-        await self._pending.write(self.session)
+        receipts, payments = await self._pending.write(self.session)
+        self._cache.written(receipts, payments)
 
     # -- ledger rules (part 2) ----------------------------------------------------------
     # Keyed queries only (by claim id, by content key, by claim key / folded name), so that a
     # batch can prefetch them.
     async def posted_payments(self, claim_id: int) -> list[AppliedPayment]:
+        """Every payment posted to the claim (reversals included), oldest first: ORM rows."""
+        rows = await self.payments_on_claim(claim_id)
+        if all(isinstance(row, AppliedPayment) for row in rows):
+            return [row for row in rows if isinstance(row, AppliedPayment)]
+        await self.flush()  # the unit's own rows, written, then read back
+        rows = await self.payments_on_claim(claim_id)
+        return [row for row in rows if isinstance(row, AppliedPayment)]
+
+    async def payments_on_claim(self, claim_id: int) -> list[PostedRow]:
         """Every payment posted to the claim (reversals included), oldest first.
 
         From memory once loaded (``prefetch`` loads those of the batch's claims) and while
@@ -506,11 +578,9 @@ class LedgerUnit:
         cache.applied[claim_id] = list(found)
         return list(cache.applied[claim_id])
 
-    async def posted_with_payment_key(
-        self, claim_id: int, payment_key: str
-    ) -> AppliedPayment | None:
+    async def posted_with_payment_key(self, claim_id: int, payment_key: str) -> PostedRow | None:
         """A payment still standing on the claim with the same content key (a duplicate?)."""
-        for row in await self.posted_payments(claim_id):
+        for row in await self.payments_on_claim(claim_id):
             if (
                 row.payment_key == payment_key
                 and row.reversed_by_id is None

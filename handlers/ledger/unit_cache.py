@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -37,7 +38,16 @@ from handlers.ledger.tables import (
     utcnow,
 )
 
-__all__ = ["CHUNK", "PendingRows", "UnitCache", "chunks"]
+__all__ = [
+    "CHUNK",
+    "NewPayment",
+    "NewReceipt",
+    "PendingRows",
+    "PostedRow",
+    "ReceiptRow",
+    "UnitCache",
+    "chunks",
+]
 
 CHUNK = 500
 """Rows per ``IN (...)`` list and per multi-row ``INSERT`` (far below both databases' limits)."""
@@ -48,14 +58,73 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
+@dataclass(slots=True, eq=False)
+class NewReceipt:
+    """A ``PaymentReceipt`` the unit adds: plain values, written in a multi-row INSERT."""
+
+    message_id: str
+    fingerprint: str
+    delivery_id: str
+    transaction_index: int
+    transaction_id: str | None
+    transaction_total: Decimal | None
+    credit_or_debit: str | None
+    claims_in_batch: int
+    paid_amount: Decimal
+    state: str
+    outcome: str
+    payload: str
+    received_at: datetime
+    duplicate_of: str | None = None
+    claim_id: int | None = None
+
+
+@dataclass(slots=True, eq=False)
+class NewPayment:
+    """An ``AppliedPayment`` the unit adds, its id given out already (SQLite: the unit's
+    counter; PostgreSQL: reserved from the sequence); written in a multi-row INSERT."""
+
+    id: int
+    message_id: str
+    claim_id: int
+    control_number: str | None
+    status_text: str | None
+    outcome: str
+    charged_amount: Decimal | None
+    paid_amount: Decimal
+    patient_responsibility: Decimal
+    adjusted_amount: Decimal
+    adjustments: list[dict[str, Any]]
+    match_method: str
+    match_confidence: Decimal
+    paid_at: datetime | None
+    applied_at: datetime
+    payer_key: str | None
+    payer_name: str | None
+    payer_rank: int
+    prior_payer_amount: Decimal | None
+    payment_key: str | None
+    reverses_id: int | None = None
+    reversed_by_id: int | None = None
+
+
+ReceiptRow = PaymentReceipt | NewReceipt
+"""A receipt as the posting rules see it: loaded from the database, or added by the unit."""
+PostedRow = AppliedPayment | NewPayment
+"""A posted payment as the posting rules see it: loaded, or added by the unit."""
+
+_RECEIPT_COLUMNS = tuple(NewReceipt.__dataclass_fields__)
+_PAYMENT_COLUMNS = tuple(NewPayment.__dataclass_fields__)
+
+
 @dataclass(slots=True)
 class UnitCache:
     """Lookups a unit answers from memory: loaded keys, and the rows it added itself."""
 
     receipt_ids: set[str] = field(default_factory=set)
-    receipts: dict[str, PaymentReceipt] = field(default_factory=dict)
+    receipts: dict[str, ReceiptRow] = field(default_factory=dict)
     fingerprint_keys: set[str] = field(default_factory=set)
-    originals: dict[str, PaymentReceipt] = field(default_factory=dict)
+    originals: dict[str, ReceiptRow] = field(default_factory=dict)
     claim_keys: set[str] = field(default_factory=set)
     claims_by_key: dict[str, list[Claim]] = field(default_factory=lambda: defaultdict(list))
     claim_numbers: set[str] = field(default_factory=set)
@@ -71,7 +140,7 @@ class UnitCache:
     follow_up_claims: set[int] = field(default_factory=set)
     # The payments posted to a claim, oldest first: loaded for the locked claims, kept up to
     # date by the unit (``applied_added``).
-    applied: dict[int, list[AppliedPayment]] = field(default_factory=dict)
+    applied: dict[int, list[PostedRow]] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
 
     def claim_added(self, claim: Claim) -> None:
@@ -80,16 +149,28 @@ class UnitCache:
         self.claims_by_number[claim.claim_number] = claim
         self.claim_numbers.add(claim.claim_number)
 
-    def applied_added(self, row: AppliedPayment) -> None:
+    def applied_added(self, row: PostedRow) -> None:
         rows = self.applied.get(row.claim_id)
         if rows is not None:
             rows.append(row)
 
-    def receipt_added(self, receipt: PaymentReceipt) -> None:
+    def receipt_added(self, receipt: ReceiptRow) -> None:
         self.receipts[receipt.message_id] = receipt
         self.receipt_ids.add(receipt.message_id)
         if receipt.state != "duplicate":
             self.originals.setdefault(receipt.fingerprint, receipt)
+
+    def written(self, receipts: Sequence[NewReceipt], payments: Sequence[NewPayment]) -> None:
+        """Forget rows the unit has written: from now on they are read back as ORM rows
+        (which the session keeps up to date when a rule changes them)."""
+        for receipt in receipts:
+            self.receipts.pop(receipt.message_id, None)
+            self.receipt_ids.discard(receipt.message_id)
+            if self.originals.get(receipt.fingerprint) is receipt:
+                del self.originals[receipt.fingerprint]
+                self.fingerprint_keys.discard(receipt.fingerprint)
+        for payment in payments:
+            self.applied.pop(payment.claim_id, None)
 
     def _claim_loaded(self, claim: Claim) -> None:
         self.locked[claim.id] = claim
@@ -180,6 +261,8 @@ class PendingRows:
     events: list[dict[str, Any]] = field(default_factory=list)
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows: dict[type[Any], list[dict[str, Any]]] = field(default_factory=dict)
+    receipts: dict[str, NewReceipt] = field(default_factory=dict)
+    payments: list[NewPayment] = field(default_factory=list)
 
     def insert(self, table: type[Any], row: dict[str, Any]) -> None:
         """A row of ``table`` that nothing reads back before the unit flushes."""
@@ -201,15 +284,26 @@ class PendingRows:
     def enqueue(self, row: dict[str, Any]) -> None:
         self.outbox.setdefault(row["message_id"], row)
 
-    async def write(self, session: AsyncSession) -> None:
-        """Insert the pending rows (outbox messages already in the table are left out)."""
+    async def write(self, session: AsyncSession) -> tuple[list[NewReceipt], list[NewPayment]]:
+        """Insert the pending rows (outbox messages already in the table are left out); the
+        receipts and payments written."""
+        receipts, self.receipts = list(self.receipts.values()), {}
+        await _insert(
+            session,
+            PaymentReceipt,
+            [{c: getattr(r, c) for c in _RECEIPT_COLUMNS} for r in receipts],
+        )
+        payments, self.payments = sorted(self.payments, key=lambda p: p.id), []
+        await _insert(
+            session,
+            AppliedPayment,
+            [{c: getattr(p, c) for c in _PAYMENT_COLUMNS} for p in payments],
+        )
         tables, self.rows = self.rows, {}
         for table, table_rows in tables.items():
-            for rows in chunks(table_rows):
-                await session.execute(insert(table), list(rows))
+            await _insert(session, table, table_rows)
         events, self.events = self.events, []
-        for rows in chunks(events):
-            await session.execute(insert(TimelineEvent), list(rows))
+        await _insert(session, TimelineEvent, events)
         outbox, self.outbox = self.outbox, {}
         ids = list(outbox)
         for chunk in chunks(ids):
@@ -219,6 +313,19 @@ class PendingRows:
             for message_id in known:
                 outbox.pop(message_id, None)
         now = utcnow()
-        rows_ = [{**row, "created_at": now} for row in outbox.values()]
-        for rows in chunks(rows_):
-            await session.execute(insert(OutboxMessage), list(rows))
+        await _insert(
+            session, OutboxMessage, [{**row, "created_at": now} for row in outbox.values()]
+        )
+        return receipts, payments
+
+
+async def _insert(session: AsyncSession, table: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Rows of an ORM class's table in multi-row INSERTs, straight through Core (the ORM's
+    bulk path would look at every row again); rows with the same columns go together."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(row), []).append(row)
+    statement = insert(table.__table__)
+    for same in by_columns.values():
+        for chunk in chunks(same):
+            await session.execute(statement, list(chunk))

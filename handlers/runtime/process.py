@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from handlers.runtime.retry import RetryPolicy
 from handlers.runtime.runner import HandlerRunner, consumer_group
 from router.topics import TopicSet
 
-__all__ = ["RunningHandler", "running_handler", "serve_handler"]
+__all__ = ["RunningHandler", "running_handler", "serve_handler", "settle_heap"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,10 +95,33 @@ async def running_handler(
         yield RunningHandler(runner=runner, health=health, metrics=metrics, task=task)
 
 
+YOUNG_COLLECTION = 20_000
+"""Allocations between two collections of the youngest generation, once a handler has started."""
+
+
+def settle_heap() -> None:
+    """Move what the process built to start (modules, clients, compiled SQL, validators) out
+    of the garbage collector's generations.
+
+    A handler's batch makes many short-lived objects; each full collection they trigger would
+    otherwise walk the whole startup heap again (about a sixth of the ledger's CPU per
+    payment). Objects frozen here live as long as the process anyway; later garbage is
+    collected as before, the youngest generation every ``YOUNG_COLLECTION`` allocations
+    instead of 700 (a batch of 500 payments allocates millions: another 5-9% of the ledger's
+    CPU). Called once a handler process has started (``serve_handler``), never in a process
+    that starts handlers repeatedly (tests).
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION, older, oldest)
+
+
 async def serve_handler(settings: Settings, factory: HandlerFactory) -> None:
     """Run a handler until SIGTERM or SIGINT, then drain, commit and exit."""
     loop = asyncio.get_running_loop()
     async with running_handler(settings, factory) as running:
+        settle_heap()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, running.request_stop)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,10 +20,10 @@ from handlers.ledger.tables import (
     TransactionResult,
 )
 from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
-from router.messages import SplitMessage, split_payment_batch
+from router.messages import ClaimPaymentMessage, SplitMessage, split_payment_batch
 from router.redox import PaymentBatch
 from router.topics import HEADERS, TopicSet
-from tests.ledger.corpus import batch, claim, ledger_claim
+from tests.ledger.corpus import PR, adj, batch, claim, ledger_claim, service
 from tests.ledger.support import allow_rows, refuse_rows
 
 
@@ -170,3 +171,47 @@ async def test_a_poison_message_and_the_later_messages_of_a_failed_claim_are_rep
     assert "held back" in str(outcomes[2])  # KEY-001 again waits behind its failed payment
     assert isinstance(outcomes[3], PoisonMessageError)
     assert await ledger.count(PaymentReceipt) == 0
+
+
+@pytest.mark.parametrize("flushed_between", [False, True], ids=["one-flush", "flushed-between"])
+async def test_a_payment_and_its_reversal_in_one_unit_are_linked_and_read_back(
+    handler: LedgerHandler, ledger_engine: AsyncEngine, flushed_between: bool
+) -> None:
+    """The unit writes its receipts and posted payments as plain rows at the flush; a row a
+    rule changes after that (the payment a reversal undoes) is read back and changed too."""
+    ledger = ClaimLedger(ledger_engine)
+    await _add_claims(ledger, handler, ["REV-9"])
+    reversal = claim(
+        "REV-9",
+        control="PCN-9",
+        status="Reversal of Previous Payment",
+        charged="-100.00",
+        paid="-80.00",
+        patient="-20.00",
+        services=[service("-100.00", "-80.00", adj("-20.00", PR, "Deductible amount"))],
+    )
+    messages = [
+        ClaimPaymentMessage.model_validate_json(m.value)
+        for log_id, body in (
+            ("unit-pay", batch("unit-pay", claim("REV-9", control="PCN-9"))),
+            ("unit-undo", batch("unit-undo", reversal)),
+        )
+        for m in split_payment_batch(PaymentBatch.model_validate(body), log_id=log_id)
+    ]
+    poster = handler._poster
+    async with ledger.unit() as unit:
+        await unit.prefetch(messages)
+        paid = await poster.post_payment(unit, messages[0])
+        if flushed_between:
+            await unit.flush()
+        undone = await poster.post_payment(unit, messages[1])
+        receipt = await unit.receipt(messages[0].message_id)  # an ORM row, written first
+        assert isinstance(receipt, PaymentReceipt)
+        assert (receipt.state, receipt.claim_id) == ("applied", paid.claim_id)
+    assert (paid.state, undone.state) == ("applied", "applied")
+    assert paid.claim_id is not None
+    async with ledger.unit() as unit:
+        first, second = await unit.posted_payments(paid.claim_id)
+        found = await unit.claim(paid.claim_id)
+    assert (first.reversed_by_id, second.reverses_id) == (second.id, first.id)
+    assert (found.paid_amount, found.patient_responsibility) == (Decimal("0.00"), Decimal("0.00"))
