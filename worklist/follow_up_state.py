@@ -119,7 +119,7 @@ def _status_checks_needing_action() -> Select[Any]:
             row.lane.label("lane"),
             literal("status_check").label("what"),
             row.state.label("state"),
-            type_coerce(row.result, json_type()).label("detail"),
+            type_coerce(row.result, _json_type()).label("detail"),
         )
         .select_from(row)
         .outerjoin(Claim, Claim.claim_number == row.submission_number)
@@ -147,7 +147,7 @@ def _attachments(*states: str) -> Select[Any]:
             row.lane.label("lane"),
             literal("attachment").label("what"),
             row.state.label("state"),
-            type_coerce(row.result, json_type()).label("detail"),
+            type_coerce(row.result, _json_type()).label("detail"),
         )
         .select_from(row)
         .outerjoin(Claim, Claim.claim_number == row.submission_number)
@@ -155,7 +155,7 @@ def _attachments(*states: str) -> Select[Any]:
     )
 
 
-def json_type() -> Any:
+def _json_type() -> Any:
     return StatusCheckRow.__table__.c.result.type
 
 

@@ -157,6 +157,7 @@ async def _claim_response(
     note: str = "",
     why: str = "",
     done: str | None = None,
+    next_item: int | None = None,
     status_code: int = 200,
 ) -> Response:
     context = context_of(request)
@@ -173,6 +174,7 @@ async def _claim_response(
             "note": note,
             "why": why,
             "done": done,
+            "next_item": next_item,
             "max_note_length": MAX_NOTE_LENGTH,
             "max_why_length": MAX_WHY_LENGTH,
         },
@@ -186,6 +188,7 @@ _DONE = {
     "sent": "Attachment marked sent: its status is asked of Availity again.",
     "not-sent": "Attachment marked not sent: it is sent again.",
     "note": "Note added.",
+    "posted": "Payment posted to this claim after review; its money is below.",
 }
 
 
@@ -193,7 +196,14 @@ async def claim_page(request: Request) -> Response:
     person = signed_in(request)
     claim_id = int(request.path_params["claim_id"])
     done = _DONE.get(str(request.query_params.get("done", "")))
-    response = await _claim_response(request, person, claim_id, done=done)
+    following = str(request.query_params.get("next", ""))
+    response = await _claim_response(
+        request,
+        person,
+        claim_id,
+        done=done,
+        next_item=int(following) if following.isdigit() else None,
+    )
     await context_of(request).access_log.record(
         access(request, person.subject, "view_claim", f"claim:{claim_id}", (claim_id,))
     )
@@ -292,7 +302,7 @@ async def request_claim_status_check(request: Request) -> Response:
             status_code=refused.status_code,
         )
     done = "status-check" if requested.new else "status-check-again"
-    return RedirectResponse(f"/claims/{claim_id}?done={done}#followups", status_code=303)
+    return RedirectResponse(f"/claims/{claim_id}?done={done}", status_code=303)
 
 
 async def mark_attachment_outcome(request: Request) -> Response:
@@ -339,7 +349,5 @@ async def mark_attachment_outcome(request: Request) -> Response:
             status_code=refused.status_code,
         )
     done = "sent" if fields["outcome"] == "sent" else "not-sent"
-    where = (
-        f"/claims/{claim_id}?done={done}#followups" if claim_id else "/queues/attachment-unknown"
-    )
+    where = f"/claims/{claim_id}?done={done}" if claim_id else "/queues/attachment-unknown"
     return RedirectResponse(where, status_code=303)

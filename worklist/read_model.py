@@ -449,6 +449,33 @@ class ReadModel:
             reason=reason,
         )
 
+    async def next_review_item(self, item_id: int) -> int | None:
+        """The payment after ``item_id`` in the review queues (oldest first), or the first."""
+        waiting = and_(
+            ParkedPayment.reason.in_((*_REVIEW_REASONS, "unmatched")),
+            ParkedPayment.resolved_at.is_(None),
+            ParkedPayment.id != item_id,
+        )
+        async with self._engine.connect() as connection:
+            at = await connection.scalar(
+                select(ParkedPayment.parked_at).where(ParkedPayment.id == item_id)
+            )
+            after = select(ParkedPayment.id).where(waiting)
+            if at is not None:
+                later = or_(
+                    ParkedPayment.parked_at > at,
+                    and_(ParkedPayment.parked_at == at, ParkedPayment.id > item_id),
+                )
+                found = await connection.scalar(
+                    after.where(later).order_by(ParkedPayment.parked_at, ParkedPayment.id).limit(1)
+                )
+                if found is not None:
+                    return int(found)
+            first = await connection.scalar(
+                after.order_by(ParkedPayment.parked_at, ParkedPayment.id).limit(1)
+            )
+            return int(first) if first is not None else None
+
     async def claim(self, claim_id: int) -> ClaimView | None:
         """A claim with its money, payments, collapsed timeline and follow-ups (5 queries)."""
         async with AsyncSession(self._engine, expire_on_commit=False) as session:

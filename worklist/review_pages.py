@@ -35,7 +35,8 @@ async def _review_response(
     asked: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    view = await load_review(context_of(request).ledger.engine, item_id, search)
+    context = context_of(request)
+    view = await load_review(context.ledger.engine, item_id, search)
     if view is None:
         raise ReviewItemNotFoundError(f"There is no review item {item_id}.")
     return render(
@@ -44,6 +45,7 @@ async def _review_response(
         {
             "person": person,
             "view": view,
+            "next_item": await context.read_model.next_review_item(item_id),
             "problem": problem,
             "asked": asked or {},
             "max_note_length": MAX_NOTE_LENGTH,
@@ -123,6 +125,10 @@ async def decide_review(request: Request) -> Response:
             asked=fields,
             status_code=refused.status_code,
         )
+    next_item = await context.read_model.next_review_item(item_id)
     if fields["action"] == "post" and claim_id is not None:
-        return RedirectResponse(f"/claims/{claim_id}", status_code=303)
+        after = f"&next={next_item}" if next_item is not None else ""
+        return RedirectResponse(f"/claims/{claim_id}?done=posted{after}", status_code=303)
+    if next_item is not None:
+        return RedirectResponse(f"/review/{next_item}", status_code=303)
     return RedirectResponse("/queues/needs-review", status_code=303)

@@ -3,7 +3,9 @@ pages, as headless Chromium shows them at 1280x800, into docs/img/worklist-*.png
 
 It starts what ``make run`` starts for the worklist (local provider, demo ledger,
 ``claimflow web``), signs in as the demo poster through the provider's sign-in page, and
-photographs the queues, a queue list, a claim, a refused stale note and a viewer's claim page.
+photographs the queues, a queue list, a review with its keys, a claim, the partner answers
+queue, an attachment whose outcome is unknown, a status check requested, a refused stale note,
+a posted payment and a viewer's claim page.
 The browser tests drive the same steps (tests/worklist/test_browser.py).
 """
 
@@ -100,6 +102,17 @@ def take(into: Path = IMAGES) -> list[Path]:
                 shots.append(_shoot(driver, "review", into, whole=True))
                 open_claim(driver, worklist, ids["partial"])
                 shots.append(_shoot(driver, "claim", into, whole=True))
+                driver.get(f"{worklist.url}/queues/partner-answered")
+                wait(driver).until(ready.title_contains("Partner answered"))
+                shots.append(_shoot(driver, "partner-answered", into))
+                open_claim(driver, worklist, ids["attachment_unknown"])
+                driver.execute_script("document.getElementById('followups').scrollIntoView()")
+                shots.append(_shoot(driver, "attachment-unknown", into))
+                open_claim(driver, worklist, ids["partner_answered"])
+                driver.find_element(By.ID, "status-why").send_keys("Denied CARC 16: ask why")
+                driver.find_element(By.ID, "request-status-check").click()
+                wait(driver).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".done")))
+                shots.append(_shoot(driver, "status-check-requested", into))
                 open_claim(driver, worklist, ids["denied"])
                 driver.find_element(By.ID, "note").send_keys("Appeal with the operative report")
                 add_ledger_event(worklist, ids["denied"], "Corrected payment of 0.00 posted")

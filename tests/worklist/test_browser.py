@@ -14,6 +14,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ready
 
 from claimflow.devstack.browser import headless_chromium
@@ -87,6 +88,7 @@ def test_a_viewer_sees_a_claim_but_cannot_add_a_note(
     sign_in(browser, worklist, "viewer@example.org")
     open_claim(browser, worklist, claim_id)
     assert browser.find_elements(By.ID, "note") == []
+    assert browser.find_elements(By.ID, "request-status-check") == []
     assert "can see this claim but not decide" in browser.page_source
     # Even a hand-made request with the session's own CSRF token is refused.
     status = browser.execute_async_script(
@@ -115,11 +117,70 @@ def test_a_poster_posts_a_payment_to_the_suggested_claim_and_sees_its_balance(
     candidate = browser.find_element(By.ID, f"cand-{claim_id}")
     assert candidate.text.startswith("1. Claim 66729659983")
     assert "✗ differs" in browser.page_source  # the mistyped claim number
-    browser.find_element(By.ID, f"post-{claim_id}").click()
+    # At 1280x800 the keys are written where they act, inside the window, in words.
+    post = browser.find_element(By.ID, f"post-{claim_id}")
+    assert post.get_attribute("aria-keyshortcuts") == "P"
+    assert post.text.endswith("P")  # the <kbd>P</kbd> label inside the button
+    _inside_the_window(browser, post)
+    skip = browser.find_element(By.CSS_SELECTOR, '[data-key="s"]')
+    assert skip.text == "Skip: next payment S"
+    _inside_the_window(browser, skip)
+    browser.find_element(By.TAG_NAME, "body").send_keys("p")  # post, by keyboard
     wait(browser).until(ready.presence_of_element_located((By.ID, "timeline")))
-    assert browser.current_url.endswith(f"/claims/{claim_id}")
+    assert f"/claims/{claim_id}?done=posted" in browser.current_url
+    assert "Payment posted to this claim after review" in browser.page_source
     money = browser.find_element(By.CSS_SELECTOR, "table.money").text
     assert "Paid by the payer 65.00" in money
     assert "Open balance 0.00" in money
     timeline = browser.find_element(By.ID, "timeline").text
     assert "payment of 65.00 posted to this claim after review" in timeline
+    following = browser.find_element(By.CSS_SELECTOR, '[data-key="n"]')
+    assert following.text == "Next payment to review N"
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")  # the next payment, by keyboard
+    wait(browser).until(ready.title_contains("Review payment"))
+    first = browser.current_url
+    browser.find_element(By.TAG_NAME, "body").send_keys("s")  # skip it
+    wait(browser).until(lambda driver: driver.current_url != first)
+    assert "/review/" in browser.current_url
+
+
+def _inside_the_window(browser: webdriver.Chrome, element: WebElement) -> None:
+    assert element.is_displayed()
+    width = browser.execute_script("return window.innerWidth")
+    assert width == 1280
+    right = element.rect["x"] + element.rect["width"]
+    assert element.rect["x"] >= 0, element.rect
+    assert right <= width, element.rect
+
+
+def test_a_poster_requests_a_status_check_and_releases_an_unknown_attachment(
+    worklist: RunningWorklist, browser: webdriver.Chrome
+) -> None:
+    sign_in(browser, worklist, "poster@example.org")
+    browser.get(f"{worklist.url}/queues/partner-answered")
+    wait(browser).until(ready.title_contains("Partner answered"))
+    assert "The payer answered the status check: F2 Finalized/Denial" in browser.page_source
+    claim_id = worklist.claims["partner_answered"]
+    browser.find_element(By.CSS_SELECTOR, f'a[href="/claims/{claim_id}#followups"]').click()
+    wait(browser).until(ready.presence_of_element_located((By.ID, "status-why")))
+    browser.find_element(By.ID, "status-why").send_keys("Denied CARC 16; ask what is missing")
+    browser.find_element(By.ID, "request-status-check").click()
+    notice = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".done")))
+    assert "Status check requested" in notice.text
+    assert "claim status check requested now by Pat Poster: Denied CARC 16" in (
+        browser.find_element(By.ID, "timeline").text
+    )
+    browser.get(f"{worklist.url}/queues/attachment-unknown")
+    unknown = worklist.claims["attachment_unknown"]
+    browser.find_element(By.CSS_SELECTOR, f'a[href="/claims/{unknown}#followups"]').click()
+    form = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, "form.mark")))
+    assert "⚠ Outcome unknown" in browser.find_element(By.ID, "followups").text
+    form.find_element(By.CSS_SELECTOR, 'input[value="not_sent"]').click()
+    form.find_element(By.CSS_SELECTOR, 'input[name="why"]').send_keys("Not at Availity")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    notice = wait(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".done")))
+    assert "Attachment marked not sent" in notice.text
+    assert "⚠ Outcome unknown" not in browser.find_element(By.ID, "followups").text
+    assert "marked not sent; it is sent again — by Pat Poster: Not at Availity" in (
+        browser.find_element(By.ID, "timeline").text
+    )

@@ -203,7 +203,7 @@ async def test_a_poster_reviews_a_payment_posts_it_to_a_candidate_and_a_stale_po
     data = {"csrf_token": csrf, "version": version, "action": "post", "claim_id": str(claim_id)}
     posted = await client.post(review, data=data)
     assert posted.status_code == 303
-    assert posted.headers["location"] == f"/claims/{claim_id}"
+    assert posted.headers["location"].startswith(f"/claims/{claim_id}?done=posted")
     claim_page = (await client.get(f"/claims/{claim_id}")).text
     assert "payment of 80.00 posted to this claim after review" in claim_page
     assert 'Paid by the payer</th><td class="num">80.00' in claim_page
@@ -246,12 +246,12 @@ async def test_a_poster_requests_a_status_check_now_once_and_a_stale_page_is_ref
     }
     asked = await client.post(action, data=data)
     assert asked.status_code == 303
-    assert asked.headers["location"] == f"{claim}?done=status-check#followups"
+    assert asked.headers["location"] == f"{claim}?done=status-check"
     shown = (await client.get(asked.headers["location"])).text
     assert "Status check requested" in shown
     assert "claim status check requested now by Pat: Denied CARC 16" in shown
     again = await client.post(action, data=data)  # the same form sent twice
-    assert again.headers["location"] == f"{claim}?done=status-check-again#followups"
+    assert again.headers["location"] == f"{claim}?done=status-check-again"
     forged = await client.post(action, data={**data, "csrf_token": "x"})
     assert forged.status_code == 403
     empty = await client.post(
@@ -301,7 +301,7 @@ async def test_a_poster_marks_an_unknown_attachment_not_sent_and_a_viewer_cannot
     assert "availity_request_id: give the request id" in no_id.text
     marked = await client.post(action, data={**data, "outcome": "not_sent"})
     assert marked.status_code == 303
-    assert marked.headers["location"] == f"{claim}?done=not-sent#followups"
+    assert marked.headers["location"] == f"{claim}?done=not-sent"
     after = (await client.get(marked.headers["location"])).text
     assert "Attachment marked not sent" in after
     assert "⚠ Outcome unknown" not in after
@@ -315,3 +315,23 @@ async def test_a_poster_marks_an_unknown_attachment_not_sent_and_a_viewer_cannot
         ("mark_attachment", "allowed", "pat@example.org"),
         ("mark_attachment", "refused", "pat@example.org"),
     }
+
+
+async def test_review_keys_are_written_next_to_what_they_do_and_posting_offers_the_next(
+    client: AsyncClient, identity_provider: LocalIdentityProvider, worklist_engine: AsyncEngine
+) -> None:
+    claim_id, parked = await parked_payment(
+        ClaimLedger(worklist_engine), Poster(rules=load_rules())
+    )
+    await _poster(client, identity_provider)
+    page = (await client.get(f"/review/{parked.id}")).text
+    assert 'data-key="p" aria-keyshortcuts="P">Post to claim' in page
+    assert "<kbd>P</kbd> posts to the suggested claim" in page
+    assert 'aria-keyshortcuts="S">Skip: next payment <kbd>S</kbd></a>' in page
+    assert 'aria-keyshortcuts="Q">Back to the queue <kbd>Q</kbd></a>' in page
+    csrf, version = form_values(page)
+    data = {"csrf_token": csrf, "version": version, "action": "post", "claim_id": str(claim_id)}
+    posted = await client.post(f"/review/{parked.id}", data=data)
+    following = (await client.get(posted.headers["location"])).text
+    assert "Payment posted to this claim after review" in following
+    assert 'aria-keyshortcuts="N">Next payment to review <kbd>N</kbd></a>' in following
