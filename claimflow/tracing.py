@@ -21,9 +21,10 @@ headers of a message we write, :func:`extract_trace_context` reads it back. Span
   whose ``traceparent`` the request's row keeps.
 
 PHI: span names and attributes hold topics, partitions, offsets, message ids, routes and SQL
-text with bound parameters only. URLs lose their query string (:class:`_UrlScrubber`), SQL
-parameters are never recorded (the SQLAlchemy instrumentation records the statement only, and
-claimflow binds every value), and no body is ever recorded. tests/test_tracing_phi.py proves it.
+text with bound parameters only. URLs lose their query string and error texts are dropped
+before export (:class:`_PhiSafeExporter`), SQL parameters are never recorded (the SQLAlchemy
+instrumentation records the statement only, and claimflow binds every value), and no body is
+ever recorded. tests/e2e checks every span of a full run; tests/test_tracing.py the guard.
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Span, SpanKind, Status
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from claimflow.settings import TracingSettings
@@ -72,24 +72,62 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACER_NAME = "claimflow"
 # Health probes and scrapes are not deliveries: no spans for them.
 _UNTRACED_PATHS = "healthz,readyz,metrics"
-_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+_URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target"})
+_EVENT_ATTRIBUTES = frozenset({"exception.type", "exception.escaped"})
 
 _provider: TracerProvider | None = None
 
 
-class _UrlScrubber(SpanProcessor):
-    """Strips query strings from URL attributes as a span starts (instrumentations set them at
-    start): Redox's GET challenge carries the verification token in its query string, and a
-    partner URL could carry an identifier. Runs before the exporting processor."""
+class _PhiSafeExporter(SpanExporter):
+    """The last guard before spans leave the process, whatever an instrumentation recorded.
 
-    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
-        attributes = span.attributes or {}
-        for key in _URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str) and "?" in value:
-                span.set_attribute(key, _without_query(value))
-        if attributes.get("url.query"):
-            span.set_attribute("url.query", "")
+    URL attributes lose their query string (Redox's GET challenge carries the verification
+    token there; a partner URL could carry an identifier) and ``url.query`` goes; an error
+    status keeps its code but not its text, and an exception event only its type: database
+    and HTTP error texts may quote the values of a row or a request.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._inner.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    attributes = {
+        key: _without_query(value) if key in _URL_ATTRIBUTES and isinstance(value, str) else value
+        for key, value in (span.attributes or {}).items()
+        if key != "url.query"
+    }
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k in _EVENT_ATTRIBUTES},
+            event.timestamp,
+        )
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=Status(span.status.status_code),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _without_query(url: str) -> str:
@@ -124,12 +162,11 @@ def configure_tracing(
     if not os.environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = f"claimflow-{role}"
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(_UrlScrubber())
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(_PhiSafeExporter(exporter)))
     trace.set_tracer_provider(provider)
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 

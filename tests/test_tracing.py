@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from claimflow import tracing
 from claimflow.settings import Settings, TracingSettings
@@ -23,8 +23,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """Tracing on for this test only, into memory (the process-wide provider stays unset)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(tracing._UrlScrubber())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(SimpleSpanProcessor(tracing._PhiSafeExporter(exporter)))
     monkeypatch.setattr(tracing, "_provider", provider)
     yield exporter
     provider.shutdown()
@@ -98,7 +97,9 @@ def test_dict_headers_get_the_context_too(spans: InMemorySpanExporter) -> None:
     assert set(headers) == {"claimflow-message-id", "traceparent"}
 
 
-def test_urls_lose_their_query_string_before_export(spans: InMemorySpanExporter) -> None:
+def test_urls_lose_their_query_string_and_errors_their_text_before_export(
+    spans: InMemorySpanExporter,
+) -> None:
     tracer = tracing._tracer()
     with tracer.start_as_current_span(
         "GET /webhooks/redox",
@@ -108,12 +109,18 @@ def test_urls_lose_their_query_string_before_export(spans: InMemorySpanExporter)
             "url.full": "https://partner/claims?memberId=MEM123",
             "url.query": "memberId=MEM123",
         },
-    ):
-        pass
-    (span,) = spans.get_finished_spans()
-    assert span.attributes == {
+    ) as span:
+        span.record_exception(ValueError("[parameters: ('Bixby', '2008-01-06')]"))
+        span.set_status(Status(StatusCode.ERROR, "Key (member_id)=(MEM123) already exists"))
+    (exported,) = spans.get_finished_spans()
+    assert exported.attributes == {
         "http.url": "http://receiver/webhooks/redox",
         "http.target": "/webhooks/redox",
         "url.full": "https://partner/claims",
-        "url.query": "",
+    }
+    assert (exported.status.status_code, exported.status.description) == (StatusCode.ERROR, None)
+    (event,) = exported.events
+    assert dict(event.attributes or {}) == {
+        "exception.type": "ValueError",
+        "exception.escaped": "False",
     }
