@@ -10,8 +10,8 @@ The trace context travels in W3C ``traceparent`` / ``tracestate`` Kafka headers
 (docs/topics.md): :func:`inject_trace_headers` writes the current span's context into the
 headers of a message we write, :func:`extract_trace_context` reads it back. Spans:
 
-* receiver: a SERVER span per request (the ASGI instrumentation, :func:`instrument_asgi`) and a
-  PRODUCER span per publish (:func:`producer_span`);
+* receiver: a SERVER span per request (:func:`instrument_asgi`) and a PRODUCER span per
+  publish (:func:`producer_span`);
 * router: a CONSUMER span per webhook record, a PRODUCER ``create`` span per claim message (its
   context is the message's ``traceparent``), a span per transaction linked to its webhooks;
 * handlers: a CONSUMER span per message (a batch gets a ``receive`` span linked to each of its
@@ -41,7 +41,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, Span, SpanKind, Status
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from claimflow.settings import TracingSettings
@@ -71,7 +71,7 @@ _TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACER_NAME = "claimflow"
 # Health probes and scrapes are not deliveries: no spans for them.
-_UNTRACED_PATHS = "healthz,readyz,metrics"
+_UNTRACED_PATHS = frozenset({"healthz", "readyz", "metrics"})
 _URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target"})
 _EVENT_ATTRIBUTES = frozenset({"exception.type", "exception.escaped"})
 
@@ -185,23 +185,74 @@ def tracing_enabled() -> bool:
     return _provider is not None
 
 
+_cached_tracer: tuple[TracerProvider, trace.Tracer] | None = None
+
+
 def _tracer() -> trace.Tracer:
+    """claimflow's tracer of the installed provider (made once: ``get_tracer`` is not cheap)."""
+    global _cached_tracer
     assert _provider is not None
-    return _provider.get_tracer(_TRACER_NAME)
+    if _cached_tracer is None or _cached_tracer[0] is not _provider:
+        _cached_tracer = (_provider, _provider.get_tracer(_TRACER_NAME))
+    return _cached_tracer[1]
 
 
-def instrument_asgi(app: Any) -> Any:
-    """``app`` wrapped in a SERVER span per request when tracing is on; else ``app`` itself."""
+def instrument_asgi(app: Any, *, routes: Iterable[str] = ()) -> Any:
+    """``app`` with a SERVER span per HTTP request when tracing is on; else ``app`` itself.
+
+    ``routes`` are the paths that name a span (``POST /webhooks/redox``); any other path is
+    left out of the span, so that a scanner's made-up URL never reaches a trace.
+    """
     if _provider is None:
         return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    return _ServerSpans(app, frozenset(routes))
 
-    return OpenTelemetryMiddleware(
-        app,
-        excluded_urls=_UNTRACED_PATHS,
-        exclude_spans=["receive", "send"],
-        tracer_provider=_provider,
-    )
+
+class _ServerSpans:
+    """A SERVER span per request, continuing an incoming W3C ``traceparent``.
+
+    Not ``opentelemetry-instrumentation-asgi``: that middleware costs about 100 µs of CPU per
+    request on top of its span (attribute and metric collection, wrapped ``send``) — more than
+    the whole overhead budget of the receiver (docs/performance.md). This one records what a
+    trace needs and nothing that could hold PHI: method, route, status. Health probes and
+    scrapes get no span.
+    """
+
+    def __init__(self, app: Any, routes: frozenset[str]) -> None:
+        self._app = app
+        self._routes = routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.strip("/") in _UNTRACED_PATHS:
+            await self._app(scope, receive, send)
+            return
+        method = scope.get("method", "")
+        route = path if path in self._routes else None
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in (b"traceparent", b"tracestate")
+        }
+        attributes: dict[str, str | int] = {"http.request.method": method}
+        if route is not None:
+            attributes["http.route"] = route
+        with _tracer().start_as_current_span(
+            f"{method} {route}" if route else method,
+            context=_PROPAGATOR.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
+
+            async def send_status(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            await self._app(scope, receive, send_status)
 
 
 def instrument_engine(engine: Any) -> None:
@@ -345,17 +396,18 @@ def consumer_span(
         context=extract_trace_context(headers),
         kind=SpanKind.CONSUMER,
         links=links,
-        attributes={
-            **_messaging(
-                topic,
-                operation=operation,
-                partition=partition,
-                offset=offset,
-                message_id=_message_id_of(headers),
-            ),
-            **(attributes or {}),
-        },
     ) as span:
+        if span.is_recording():  # a trace sampled out costs no attributes
+            span.set_attributes(
+                _messaging(
+                    topic,
+                    operation=operation,
+                    partition=partition,
+                    offset=offset,
+                    message_id=_message_id_of(headers),
+                )
+            )
+            span.set_attributes(attributes or {})
         yield span
 
 
@@ -381,17 +433,18 @@ def producer_span(
         f"{topic} {operation}",
         context=parent,
         kind=SpanKind.PRODUCER,
-        attributes={
-            **_messaging(
-                topic,
-                operation="send" if operation == "publish" else operation,
-                partition=None,
-                offset=None,
-                message_id=_message_id_of(headers),
-            ),
-            **(attributes or {}),
-        },
     ) as span:
+        if span.is_recording():  # a trace sampled out costs no attributes
+            span.set_attributes(
+                _messaging(
+                    topic,
+                    operation="send" if operation == "publish" else operation,
+                    partition=None,
+                    offset=None,
+                    message_id=_message_id_of(headers),
+                )
+            )
+            span.set_attributes(attributes or {})
         yield span
 
 

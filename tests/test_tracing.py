@@ -7,6 +7,7 @@ delivery's trace across the real processes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -124,3 +125,37 @@ def test_urls_lose_their_query_string_and_errors_their_text_before_export(
         "exception.type": "ValueError",
         "exception.escaped": "False",
     }
+
+
+async def _request(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    await app(scope, receive, send)
+
+
+async def test_each_request_gets_a_server_span_named_by_its_route_and_probes_none(
+    spans: InMemorySpanExporter,
+) -> None:
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        status = 202 if scope["path"] == "/webhooks/redox" else 503
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = tracing.instrument_asgi(endpoint, routes=("/webhooks/redox",))
+    redox = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    await _request(app, "/webhooks/redox", [(b"traceparent", redox.encode())])
+    await _request(app, "/readyz", [])
+    await _request(app, "/wp-admin/Bixby", [])
+    webhook, unknown = spans.get_finished_spans()
+    assert (webhook.name, webhook.kind) == ("POST /webhooks/redox", SpanKind.SERVER)
+    assert webhook.context.trace_id == int("a" * 32, 16), "Redox's trace continues"
+    assert webhook.attributes is not None
+    assert webhook.attributes["http.response.status_code"] == 202
+    assert unknown.name == "POST", "a path that is no route never names a span"
+    assert "Bixby" not in str(unknown.attributes)
+    assert unknown.status.status_code is StatusCode.ERROR
