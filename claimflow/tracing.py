@@ -142,11 +142,16 @@ def _disabled_by_environment() -> bool:
 
 
 def configure_tracing(
-    settings: TracingSettings, *, role: str, exporter: SpanExporter | None = None
+    settings: TracingSettings,
+    *,
+    role: str,
+    http_clients: bool = False,
+    exporter: SpanExporter | None = None,
 ) -> bool:
     """Install the tracer provider of this process, once; ``True`` if tracing is on.
 
-    ``exporter`` replaces the OTLP/HTTP exporter (tests pass an in-memory one).
+    ``http_clients`` adds httpx CLIENT spans (the partner handlers' calls; the receiver and the
+    router make none). ``exporter`` replaces the OTLP/HTTP exporter (tests pass one in memory).
     """
     global _provider
     if _provider is not None:
@@ -168,9 +173,10 @@ def configure_tracing(
         exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(_PhiSafeExporter(exporter)))
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    if http_clients:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _provider = provider
     return True
 
