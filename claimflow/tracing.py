@@ -10,8 +10,8 @@ The trace context travels in W3C ``traceparent`` / ``tracestate`` Kafka headers
 (docs/topics.md): :func:`inject_trace_headers` writes the current span's context into the
 headers of a message we write, :func:`extract_trace_context` reads it back. Spans:
 
-* receiver: a SERVER span per request (the ASGI instrumentation, :func:`instrument_asgi`) and a
-  PRODUCER span per publish (:func:`producer_span`);
+* receiver: a SERVER span per request (:func:`instrument_asgi`) and a PRODUCER span per
+  publish (:func:`producer_span`);
 * router: a CONSUMER span per webhook record, a PRODUCER ``create`` span per claim message (its
   context is the message's ``traceparent``), a span per transaction linked to its webhooks;
 * handlers: a CONSUMER span per message (a batch gets a ``receive`` span linked to each of its
@@ -21,9 +21,10 @@ headers of a message we write, :func:`extract_trace_context` reads it back. Span
   whose ``traceparent`` the request's row keeps.
 
 PHI: span names and attributes hold topics, partitions, offsets, message ids, routes and SQL
-text with bound parameters only. URLs lose their query string (:class:`_UrlScrubber`), SQL
-parameters are never recorded (the SQLAlchemy instrumentation records the statement only, and
-claimflow binds every value), and no body is ever recorded. tests/test_tracing_phi.py proves it.
+text with bound parameters only. URLs lose their query string and error texts are dropped
+before export (:class:`_PhiSafeExporter`), SQL parameters are never recorded (the SQLAlchemy
+instrumentation records the statement only, and claimflow binds every value), and no body is
+ever recorded. tests/e2e checks every span of a full run; tests/test_tracing.py the guard.
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from claimflow.settings import TracingSettings
@@ -71,25 +71,63 @@ _TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACER_NAME = "claimflow"
 # Health probes and scrapes are not deliveries: no spans for them.
-_UNTRACED_PATHS = "healthz,readyz,metrics"
-_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+_UNTRACED_PATHS = frozenset({"healthz", "readyz", "metrics"})
+_URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target"})
+_EVENT_ATTRIBUTES = frozenset({"exception.type", "exception.escaped"})
 
 _provider: TracerProvider | None = None
 
 
-class _UrlScrubber(SpanProcessor):
-    """Strips query strings from URL attributes as a span starts (instrumentations set them at
-    start): Redox's GET challenge carries the verification token in its query string, and a
-    partner URL could carry an identifier. Runs before the exporting processor."""
+class _PhiSafeExporter(SpanExporter):
+    """The last guard before spans leave the process, whatever an instrumentation recorded.
 
-    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
-        attributes = span.attributes or {}
-        for key in _URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str) and "?" in value:
-                span.set_attribute(key, _without_query(value))
-        if attributes.get("url.query"):
-            span.set_attribute("url.query", "")
+    URL attributes lose their query string (Redox's GET challenge carries the verification
+    token there; a partner URL could carry an identifier) and ``url.query`` goes; an error
+    status keeps its code but not its text, and an exception event only its type: database
+    and HTTP error texts may quote the values of a row or a request.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._inner.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    attributes = {
+        key: _without_query(value) if key in _URL_ATTRIBUTES and isinstance(value, str) else value
+        for key, value in (span.attributes or {}).items()
+        if key != "url.query"
+    }
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k in _EVENT_ATTRIBUTES},
+            event.timestamp,
+        )
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=Status(span.status.status_code),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _without_query(url: str) -> str:
@@ -104,11 +142,16 @@ def _disabled_by_environment() -> bool:
 
 
 def configure_tracing(
-    settings: TracingSettings, *, role: str, exporter: SpanExporter | None = None
+    settings: TracingSettings,
+    *,
+    role: str,
+    http_clients: bool = False,
+    exporter: SpanExporter | None = None,
 ) -> bool:
     """Install the tracer provider of this process, once; ``True`` if tracing is on.
 
-    ``exporter`` replaces the OTLP/HTTP exporter (tests pass an in-memory one).
+    ``http_clients`` adds httpx CLIENT spans (the partner handlers' calls; the receiver and the
+    router make none). ``exporter`` replaces the OTLP/HTTP exporter (tests pass one in memory).
     """
     global _provider
     if _provider is not None:
@@ -124,16 +167,16 @@ def configure_tracing(
     if not os.environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = f"claimflow-{role}"
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(_UrlScrubber())
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(_PhiSafeExporter(exporter)))
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    if http_clients:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _provider = provider
     return True
 
@@ -148,23 +191,74 @@ def tracing_enabled() -> bool:
     return _provider is not None
 
 
+_cached_tracer: tuple[TracerProvider, trace.Tracer] | None = None
+
+
 def _tracer() -> trace.Tracer:
+    """claimflow's tracer of the installed provider (made once: ``get_tracer`` is not cheap)."""
+    global _cached_tracer
     assert _provider is not None
-    return _provider.get_tracer(_TRACER_NAME)
+    if _cached_tracer is None or _cached_tracer[0] is not _provider:
+        _cached_tracer = (_provider, _provider.get_tracer(_TRACER_NAME))
+    return _cached_tracer[1]
 
 
-def instrument_asgi(app: Any) -> Any:
-    """``app`` wrapped in a SERVER span per request when tracing is on; else ``app`` itself."""
+def instrument_asgi(app: Any, *, routes: Iterable[str] = ()) -> Any:
+    """``app`` with a SERVER span per HTTP request when tracing is on; else ``app`` itself.
+
+    ``routes`` are the paths that name a span (``POST /webhooks/redox``); any other path is
+    left out of the span, so that a scanner's made-up URL never reaches a trace.
+    """
     if _provider is None:
         return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    return _ServerSpans(app, frozenset(routes))
 
-    return OpenTelemetryMiddleware(
-        app,
-        excluded_urls=_UNTRACED_PATHS,
-        exclude_spans=["receive", "send"],
-        tracer_provider=_provider,
-    )
+
+class _ServerSpans:
+    """A SERVER span per request, continuing an incoming W3C ``traceparent``.
+
+    Not ``opentelemetry-instrumentation-asgi``: that middleware costs about 100 µs of CPU per
+    request on top of its span (attribute and metric collection, wrapped ``send``) — more than
+    the whole overhead budget of the receiver (docs/performance.md). This one records what a
+    trace needs and nothing that could hold PHI: method, route, status. Health probes and
+    scrapes get no span.
+    """
+
+    def __init__(self, app: Any, routes: frozenset[str]) -> None:
+        self._app = app
+        self._routes = routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.strip("/") in _UNTRACED_PATHS:
+            await self._app(scope, receive, send)
+            return
+        method = scope.get("method", "")
+        route = path if path in self._routes else None
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in (b"traceparent", b"tracestate")
+        }
+        attributes: dict[str, str | int] = {"http.request.method": method}
+        if route is not None:
+            attributes["http.route"] = route
+        with _tracer().start_as_current_span(
+            f"{method} {route}" if route else method,
+            context=_PROPAGATOR.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
+
+            async def send_status(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            await self._app(scope, receive, send_status)
 
 
 def instrument_engine(engine: Any) -> None:
@@ -308,17 +402,18 @@ def consumer_span(
         context=extract_trace_context(headers),
         kind=SpanKind.CONSUMER,
         links=links,
-        attributes={
-            **_messaging(
-                topic,
-                operation=operation,
-                partition=partition,
-                offset=offset,
-                message_id=_message_id_of(headers),
-            ),
-            **(attributes or {}),
-        },
     ) as span:
+        if span.is_recording():  # a trace sampled out costs no attributes
+            span.set_attributes(
+                _messaging(
+                    topic,
+                    operation=operation,
+                    partition=partition,
+                    offset=offset,
+                    message_id=_message_id_of(headers),
+                )
+            )
+            span.set_attributes(attributes or {})
         yield span
 
 
@@ -344,17 +439,18 @@ def producer_span(
         f"{topic} {operation}",
         context=parent,
         kind=SpanKind.PRODUCER,
-        attributes={
-            **_messaging(
-                topic,
-                operation="send" if operation == "publish" else operation,
-                partition=None,
-                offset=None,
-                message_id=_message_id_of(headers),
-            ),
-            **(attributes or {}),
-        },
     ) as span:
+        if span.is_recording():  # a trace sampled out costs no attributes
+            span.set_attributes(
+                _messaging(
+                    topic,
+                    operation="send" if operation == "publish" else operation,
+                    partition=None,
+                    offset=None,
+                    message_id=_message_id_of(headers),
+                )
+            )
+            span.set_attributes(attributes or {})
         yield span
 
 

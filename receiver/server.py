@@ -54,7 +54,8 @@ def serve(settings: Settings) -> int:
     """
     configure_logging(settings.logging)
     configure_tracing(settings.tracing, role="receiver")
-    app = _StartupGuard(instrument_asgi(create_app(settings)))  # a missing token stops here
+    traced = instrument_asgi(create_app(settings), routes=("/webhooks/redox", "/openapi.json"))
+    app = _StartupGuard(traced)  # a missing token stops here (create_app)
     listener = bind_listener(
         settings.receiver.host,
         settings.receiver.port,

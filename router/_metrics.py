@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["RouterMetrics"]
 
@@ -16,6 +16,8 @@ class RouterMetrics:
     duplicates_dropped: Counter
     dead_lettered: Counter
     transaction_seconds: Histogram
+    transactions: Counter
+    consumer_lag: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> RouterMetrics:
@@ -48,6 +50,20 @@ class RouterMetrics:
                 "claimflow_router_transaction_seconds",
                 "Time from begin to commit of one router transaction.",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+                registry=registry,
+            ),
+            transactions=Counter(
+                "claimflow_router_transactions",
+                "Router transactions by outcome: committed, aborted (retried) or failed (the "
+                "stage stops).",
+                ["outcome"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "claimflow_router_consumer_lag",
+                "Webhook records not yet routed, per assigned partition (last stable offset "
+                "minus the next offset to route).",
+                ["topic", "partition"],
                 registry=registry,
             ),
         )

@@ -112,6 +112,7 @@ class PartitionTask:
         with internal_span(f"{self.partition.topic} transaction", links=plan.webhook_spans):
             await self._write(plan, records)
         self.metrics.transaction_seconds.observe(time.monotonic() - started)
+        self.metrics.transactions.labels("committed").inc()
         self.next_offset = records[-1].offset + 1
         self.seen.update(seen.log_id for seen in plan.changelog)
         topic = self.partition.topic

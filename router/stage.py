@@ -132,6 +132,7 @@ class RouterStage:
                 )
                 async with self._lock:
                     await self._route(batch)
+                    self._report_lag()
             if self._failure is not None:
                 raise RouterError(f"router stopped: {self._failure!r}") from self._failure
         finally:
@@ -177,7 +178,9 @@ class RouterStage:
         for (tp, records), result in zip(work.items(), results, strict=True):
             if not isinstance(result, BaseException):
                 continue
-            if isinstance(result, KafkaError) and result.retriable:
+            retried = isinstance(result, KafkaError) and result.retriable
+            self._metrics.transactions.labels("aborted" if retried else "failed").inc()
+            if retried:
                 log.warning("transaction aborted, retrying", partition=str(tp), error=repr(result))
                 self._consumer.seek(tp, records[0].offset)
                 await asyncio.sleep(_RETRY_BACKOFF_SECONDS)
@@ -185,10 +188,22 @@ class RouterStage:
                 log.error("router transaction failed", partition=str(tp), error=repr(result))
                 self._failure = result
 
+    def _report_lag(self) -> None:
+        for tp, task in self._tasks.items():
+            end = self._consumer.last_stable_offset(tp)
+            if end is None:
+                end = self._consumer.highwater(tp)
+            if end is not None:
+                lag = max(0, end - task.next_offset)
+                self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             self._ready = False
             await self._close_tasks(revoked)
+            for tp in revoked:
+                with contextlib.suppress(KeyError):
+                    self._metrics.consumer_lag.remove(tp.topic, str(tp.partition))
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:

@@ -7,12 +7,13 @@ delivery's trace across the real processes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from claimflow import tracing
 from claimflow.settings import Settings, TracingSettings
@@ -23,8 +24,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """Tracing on for this test only, into memory (the process-wide provider stays unset)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(tracing._UrlScrubber())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(SimpleSpanProcessor(tracing._PhiSafeExporter(exporter)))
     monkeypatch.setattr(tracing, "_provider", provider)
     yield exporter
     provider.shutdown()
@@ -98,7 +98,9 @@ def test_dict_headers_get_the_context_too(spans: InMemorySpanExporter) -> None:
     assert set(headers) == {"claimflow-message-id", "traceparent"}
 
 
-def test_urls_lose_their_query_string_before_export(spans: InMemorySpanExporter) -> None:
+def test_urls_lose_their_query_string_and_errors_their_text_before_export(
+    spans: InMemorySpanExporter,
+) -> None:
     tracer = tracing._tracer()
     with tracer.start_as_current_span(
         "GET /webhooks/redox",
@@ -108,12 +110,52 @@ def test_urls_lose_their_query_string_before_export(spans: InMemorySpanExporter)
             "url.full": "https://partner/claims?memberId=MEM123",
             "url.query": "memberId=MEM123",
         },
-    ):
-        pass
-    (span,) = spans.get_finished_spans()
-    assert span.attributes == {
+    ) as span:
+        span.record_exception(ValueError("[parameters: ('Bixby', '2008-01-06')]"))
+        span.set_status(Status(StatusCode.ERROR, "Key (member_id)=(MEM123) already exists"))
+    (exported,) = spans.get_finished_spans()
+    assert exported.attributes == {
         "http.url": "http://receiver/webhooks/redox",
         "http.target": "/webhooks/redox",
         "url.full": "https://partner/claims",
-        "url.query": "",
     }
+    assert (exported.status.status_code, exported.status.description) == (StatusCode.ERROR, None)
+    (event,) = exported.events
+    assert dict(event.attributes or {}) == {
+        "exception.type": "ValueError",
+        "exception.escaped": "False",
+    }
+
+
+async def _request(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    await app(scope, receive, send)
+
+
+async def test_each_request_gets_a_server_span_named_by_its_route_and_probes_none(
+    spans: InMemorySpanExporter,
+) -> None:
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        status = 202 if scope["path"] == "/webhooks/redox" else 503
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = tracing.instrument_asgi(endpoint, routes=("/webhooks/redox",))
+    redox = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    await _request(app, "/webhooks/redox", [(b"traceparent", redox.encode())])
+    await _request(app, "/readyz", [])
+    await _request(app, "/wp-admin/Bixby", [])
+    webhook, unknown = spans.get_finished_spans()
+    assert (webhook.name, webhook.kind) == ("POST /webhooks/redox", SpanKind.SERVER)
+    assert webhook.context.trace_id == int("a" * 32, 16), "Redox's trace continues"
+    assert webhook.attributes is not None
+    assert webhook.attributes["http.response.status_code"] == 202
+    assert unknown.name == "POST", "a path that is no route never names a span"
+    assert "Bixby" not in str(unknown.attributes)
+    assert unknown.status.status_code is StatusCode.ERROR

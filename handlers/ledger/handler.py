@@ -39,6 +39,7 @@ from claimflow.tracing import consumer_span, current_span_link
 from handlers.ledger.database import create_engine, ensure_schema
 from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.intake import NewClaim
+from handlers.ledger.metrics import REFRESH_SECONDS, LedgerMetrics
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
@@ -77,8 +78,16 @@ class LedgerHandler:
 
     name = "ledger"
 
-    def __init__(self, *, settings: Settings, topics: TopicSet, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        topics: TopicSet,
+        publisher: Publisher,
+        metrics: LedgerMetrics | None = None,
+    ) -> None:
         self._settings = settings
+        self._metrics = metrics if metrics is not None else LedgerMetrics()
         self._topics = topics
         self._publisher = publisher
         self._poster = Poster(
@@ -118,12 +127,21 @@ class LedgerHandler:
 
     async def _flush_forever(self) -> None:
         assert self._relay is not None
+        assert self._engine is not None
+        refreshed = 0.0
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
             try:
                 await self._relay.flush()
             except Exception as exc:  # noqa: BLE001 - the next round retries; the loop must live
                 _log.warning("outbox flush failed", error=type(exc).__name__)
+            refreshed += FLUSH_INTERVAL_SECONDS
+            if refreshed >= REFRESH_SECONDS:
+                refreshed = 0.0
+                try:
+                    await self._metrics.refresh_parked(self._engine)
+                except Exception as exc:  # noqa: BLE001 - a gauge may lag; the loop must live
+                    _log.warning("review queue count failed", error=type(exc).__name__)
 
     def _kind(self, message: InboundMessage) -> str:
         if message.topic == self._topics.claim_payments:
@@ -167,6 +185,7 @@ class LedgerHandler:
                     raise
                 raise translated from exc
         await self._relay.flush()
+        self._metrics.posted(fields)
         _log.info("ledger message handled", message_id=message.message_id, **fields)
 
     async def handle_batch(
@@ -210,6 +229,7 @@ class LedgerHandler:
                 break
         await self._relay.flush()
         for index, fields in handled.items():
+            self._metrics.posted(fields)
             _log.info("ledger message handled", message_id=messages[index].message_id, **fields)
         return outcomes
 
@@ -365,5 +385,8 @@ def _translate(exc: BaseException) -> BaseException:
 def build_ledger_handler(context: HandlerContext) -> LedgerHandler:
     """The ``HANDLER_FACTORIES["ledger"]`` factory; connects to nothing until ``start``."""
     return LedgerHandler(
-        settings=context.settings, topics=context.topics, publisher=context.publisher
+        settings=context.settings,
+        topics=context.topics,
+        publisher=context.publisher,
+        metrics=LedgerMetrics(registry=context.registry),
     )

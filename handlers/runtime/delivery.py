@@ -127,6 +127,8 @@ class Delivery:
         Traced as one CONSUMER ``receive`` span linked to each message's context; the handler
         gives each message a span of its own in the message's trace.
         """
+        if not records:
+            return []
         first = records[0]
         with consumer_span(
             first.topic,

@@ -65,7 +65,8 @@ async def running_handler(
             settings=settings, topics=topic_set, publisher=publisher, registry=registry
         )
         handler = factory(context)
-        configure_tracing(settings.tracing, role=handler.name)  # before clients and engines
+        # Before its clients and engines are made: their calls and queries get spans.
+        configure_tracing(settings.tracing, role=handler.name, http_clients=True)
         if isinstance(handler, Lifecycle):
             await handler.start()
             stack.push_async_callback(handler.stop)

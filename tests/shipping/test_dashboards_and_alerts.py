@@ -22,6 +22,7 @@ from shipping_support import K8S, Resource, of_kind
 
 from claimflow.health import process_registry
 from handlers.followups.partners.metrics import PartnerMetrics
+from handlers.ledger.metrics import LedgerMetrics
 from handlers.runtime.metrics import RunnerMetrics
 from receiver.metrics import ReceiverMetrics
 from router._metrics import RouterMetrics
@@ -69,6 +70,7 @@ def _handler_registry() -> CollectorRegistry:
     registry = process_registry()  # as handlers.runtime.process.running_handler builds it
     RunnerMetrics("ledger", registry=registry)
     PartnerMetrics(registry=registry)  # the status-check and attachment handlers add these
+    LedgerMetrics(registry=registry)  # the ledger handler adds these
     return registry
 
 
@@ -185,6 +187,12 @@ def test_the_dashboard_covers_every_role(exported: dict[str, set[str]]) -> None:
         "claimflow_receiver_requests_total",  # accepted and rejected by reason
         "claimflow_receiver_publish_seconds_bucket",  # publish latency
         "claimflow_router_transaction_seconds_count",  # router transactions
+        "claimflow_router_transactions_total",  # ... by outcome
+        "claimflow_router_consumer_lag",  # router lag
+        "claimflow_ledger_payments_total",  # ledger outcomes
+        "claimflow_ledger_parked_payments",  # the review queue
+        "claimflow_followup_requests",  # follow-ups by state
+        "claimflow_partner_budget_remaining",  # partner budget left
         "claimflow_handler_processed_total",  # ledger and follow-up outcomes
         "claimflow_handler_consumer_lag",
         "claimflow_partner_requests_total",  # partner calls and errors

@@ -106,8 +106,12 @@ class AttachmentHandler:
             ),
             step=steps,
             settings=follow_up_settings,
+            report=lambda: self._report_states(store, lane),
         )
         self._poller.start()
+
+    async def _report_states(self, store: AttachmentStore, lane: str) -> None:
+        self._metrics.followup_states(self.name, await store.count_by_state(lane))
 
     async def stop(self) -> None:
         try:

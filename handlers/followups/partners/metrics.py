@@ -7,6 +7,8 @@ exports; without one, a private registry keeps tests and second clients from col
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["PartnerMetrics"]
@@ -65,6 +67,23 @@ class PartnerMetrics:
             ["partner", "window"],
             registry=self.registry,
         )
+        self.followups = Gauge(
+            "claimflow_followup_requests",
+            "Follow-up requests of this lane (status checks, attachment submissions) by handler "
+            "and state, as their table holds them.",
+            ["handler", "state"],
+            registry=self.registry,
+        )
+        self._followup_states: dict[str, set[str]] = {}
+
+    def followup_states(self, handler: str, counts: Mapping[str, int]) -> None:
+        """Set the follow-ups by state of ``handler``; a state no longer seen goes to 0."""
+        seen = self._followup_states.setdefault(handler, set())
+        for state in seen - counts.keys():
+            self.followups.labels(handler, state).set(0)
+        for state, count in counts.items():
+            self.followups.labels(handler, state).set(count)
+        seen.update(counts)
 
     def observe(self, *, partner: str, operation: str, outcome: str, seconds: float) -> None:
         self.requests.labels(partner=partner, operation=operation, outcome=outcome).inc()

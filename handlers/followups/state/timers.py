@@ -183,6 +183,13 @@ class TimerStore(Generic[RowT]):
                 .values(due_at=None, lease_token=None, command=None, updated_at=utcnow())
             )
 
+    async def count_by_state(self, lane: str) -> dict[str, int]:
+        """Rows of ``lane`` by state (the follow-ups-by-state gauge)."""
+        table = self.table
+        query = select(table.state, func.count()).where(table.lane == lane).group_by(table.state)
+        async with self._sessions() as session:
+            return {str(state): int(n) for state, n in (await session.execute(query)).all()}
+
     async def outstanding(self, lane: str) -> int:
         """Rows of ``lane`` with a timer set (waiting or leased)."""
         async with self._sessions() as session:
@@ -196,6 +203,10 @@ class TimerStore(Generic[RowT]):
 
 Step = Callable[[Lease], Awaitable[None]]
 Claim = Callable[[int], Awaitable[list[Lease]]]
+Report = Callable[[], Awaitable[None]]
+
+#: How often a poller runs its ``report`` (the follow-ups-by-state gauge).
+REPORT_SECONDS = 15.0
 
 
 class DuePoller:
@@ -207,8 +218,18 @@ class DuePoller:
     replica) once it runs out.
     """
 
-    def __init__(self, *, name: str, claim: Claim, step: Step, settings: FollowUpSettings) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        claim: Claim,
+        step: Step,
+        settings: FollowUpSettings,
+        report: Report | None = None,
+    ) -> None:
         self.name = name
+        self._report = report
+        self._reported_at = float("-inf")
         self._claim = claim
         self._step = step
         self._settings = settings
@@ -245,6 +266,7 @@ class DuePoller:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            await self._report_now_and_then()
             wanted = min(
                 self._settings.concurrency - len(self._in_flight), self._settings.batch_size
             )
@@ -264,6 +286,16 @@ class DuePoller:
                 continue  # maybe more are due: look again while there is room
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.tick_seconds)
+
+    async def _report_now_and_then(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._report is None or now - self._reported_at < REPORT_SECONDS:
+            return
+        self._reported_at = now
+        try:
+            await self._report()
+        except Exception as exc:  # noqa: BLE001 - a gauge may lag; the poller must live
+            _log.warning("followups.report_failed", poller=self.name, error=type(exc).__name__)
 
     def _step_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

@@ -98,8 +98,12 @@ class StatusCheckHandler:
             ),
             step=steps,
             settings=follow_up_settings,
+            report=lambda: self._report_states(store, lane),
         )
         self._poller.start()
+
+    async def _report_states(self, store: StatusCheckStore, lane: str) -> None:
+        self._metrics.followup_states(self.name, await store.count_by_state(lane))
 
     async def stop(self) -> None:
         try:

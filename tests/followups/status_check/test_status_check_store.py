@@ -25,6 +25,7 @@ from handlers.followups.state.timers import Lease
 from handlers.followups.status_check.store import StatusCheckStore
 from handlers.ledger.database import create_engine
 from handlers.ledger.database import upgrade as upgrade_ledger
+from handlers.followups.partners.metrics import PartnerMetrics
 from router.followups import StatusCheckResult
 
 
@@ -202,3 +203,28 @@ async def test_the_followup_migrations_match_the_tables_the_stores_use(engine: A
 
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []
+
+
+async def test_follow_ups_are_counted_by_state_for_the_gauge(
+    engine: AsyncEngine, lane: str
+) -> None:
+    store = StatusCheckStore(engine)
+    for _ in range(3):
+        await store.begin(status_check(), lane=lane)
+    lease = await _lease_one(store, lane)
+    assert await store.submitting(lease)
+    assert await store.count_by_state(lane) == {"requested": 2, "submitting": 1}
+    metrics = PartnerMetrics()
+    metrics.followup_states("status-check", await store.count_by_state(lane))
+    metrics.followup_states("status-check", {"requested": 3})  # nothing submitting any more
+
+    def sample(state: str) -> float | None:
+        labels = {"handler": "status-check", "state": state}
+        return metrics.registry.get_sample_value("claimflow_followup_requests", labels)
+
+    assert (sample("requested"), sample("submitting")) == (3, 0)
+
+
+async def _lease_one(store: StatusCheckStore, lane: str) -> Lease:
+    [lease, *_] = await store.claim_due(lane=lane, limit=1, lease_seconds=60)
+    return lease
