@@ -510,13 +510,19 @@ async def test_one_delivery_is_one_trace_from_the_post_to_the_partners_answer(
         urls = {str(s.attributes.get("http.url", s.attributes.get("url.full"))) for s in calls}
         assert any(url.startswith(stack.integrex.url) for url in urls), urls
 
-    # attachment: the same for the attachment the payer asked for, and the call to Availity.
+    # attachment: the ledger decides the attachment the payer asked for when it records the
+    # status answer (one place decides), so the command's publish is a child of the ledger's
+    # span for that answer; then the call to Availity.
+    answers = _all(spans, service="claimflow-ledger", name=f"{topics.status_check_results} process")
     attachment_consumers = _all(
         spans, service="claimflow-attachment", name=f"{topics.attachment_requests} process"
     )
     assert len(attachment_consumers) == 2
     for consumer in attachment_consumers:
-        assert index[consumer.parent_id or ""].service == "claimflow-status-check"
+        command = index[consumer.parent_id or ""]
+        assert (command.service, command.kind) == ("claimflow-ledger", "PRODUCER")
+        assert command.name == f"{topics.attachment_requests} publish"
+        assert command.parent_id in {s.span_id for s in answers}
         calls = [s for s in spans if s.kind == "CLIENT" and _descends(s, consumer, index)]
         urls = {str(s.attributes.get("http.url", s.attributes.get("url.full"))) for s in calls}
         assert any(url.startswith(stack.availity.url) for url in urls), urls

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import DatabaseSettings
+from handlers.followups.partners.metrics import PartnerMetrics
 from handlers.followups.state import upgrade as upgrade_follow_ups
 from handlers.followups.state.budgets import RequestBudgetStore
 from handlers.followups.state.tables import Base as FollowUpBase
@@ -25,7 +26,6 @@ from handlers.followups.state.timers import Lease
 from handlers.followups.status_check.store import StatusCheckStore
 from handlers.ledger.database import create_engine
 from handlers.ledger.database import upgrade as upgrade_ledger
-from handlers.followups.partners.metrics import PartnerMetrics
 from router.followups import StatusCheckResult
 
 
