@@ -54,11 +54,6 @@ from worklist.queues import QUEUES, SortKey
 #: the ledger; the partner tables' to their handlers): measured in the same run, on the same
 #: data, after the figures as migrated today. The exact DDL for whoever owns the migrations.
 PROPOSED_INDEXES = (
-    "CREATE INDEX ix_claims_status ON claims (status)",
-    "CREATE INDEX ix_claims_credit_balance ON claims (updated_at, id) WHERE "
-    "(COALESCE(CAST(paid_amount AS NUMERIC(18, 2)), 0) + COALESCE(CAST(patient_responsibility "
-    "AS NUMERIC(18, 2)), 0) + COALESCE(CAST(adjusted_amount AS NUMERIC(18, 2)), 0) - "
-    "COALESCE(CAST(charged_amount AS NUMERIC(18, 2)), 0)) > 0",
     "CREATE INDEX ix_status_checks_action_needed ON status_checks (submission_number, "
     "created_at) WHERE (state IN ('failed', 'timed_out', 'unknown') OR state = 'answered' AND "
     "(coalesce((CAST(result AS JSON) #>> '{outcome}'), '') != 'answered' OR (CAST(result AS "
