@@ -28,7 +28,7 @@ from handlers.ledger.tables import (
     TransactionResult,
 )
 from worklist.demo import payment_json
-from worklist.follow_up_state import insert_attachments, insert_status_checks
+from worklist.followup_state import insert_attachments, insert_status_checks
 from worklist.queues import QueueKind
 
 __all__ = ["SHARES", "LoadedLedger", "load"]

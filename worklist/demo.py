@@ -27,7 +27,7 @@ from handlers.ledger.tables import (
     TimelineEvent,
     TransactionResult,
 )
-from worklist.follow_up_state import insert_attachments, insert_status_checks
+from worklist.followup_state import insert_attachments, insert_status_checks
 
 __all__ = ["DemoLedger", "seed_demo_ledger"]
 

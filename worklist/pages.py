@@ -25,7 +25,7 @@ from worklist.errors import (
     StaleDecisionError,
 )
 from worklist.filters import LANES, read_list_request
-from worklist.follow_up_actions import MAX_WHY_LENGTH, mark_attachment, request_status_check
+from worklist.followup_actions import MAX_WHY_LENGTH, mark_attachment, request_status_check
 from worklist.notes import MAX_NOTE_LENGTH, add_note
 from worklist.people import Person
 from worklist.queues import QUEUES, QueueKind, SortKey

@@ -51,9 +51,10 @@ from handlers.ledger.tables import (
     TimelineEvent,
     TransactionResult,
     UTCDateTime,
+    claim_credit_balance,
 )
 from worklist.cursor import Cursor
-from worklist.follow_up_state import (
+from worklist.followup_state import (
     PartnerAnswer,
     answer_words,
     attachments_unknown,
@@ -222,12 +223,8 @@ def _denied() -> Select[Any]:
 
 def _overpaid() -> Select[Any]:
     # open = charged - paid - patient share - adjusted; a negative open is a credit balance.
-    credit = (
-        _amount(Claim.paid_amount)
-        + _amount(Claim.patient_responsibility)
-        + _amount(Claim.adjusted_amount)
-        - _amount(Claim.charged_amount)
-    )
+    # The same expression as the partial index ix_claims_credit_balance (PostgreSQL).
+    credit = claim_credit_balance()
     return select(
         Claim.id.label("item_id"),
         Claim.id.label("claim_id"),

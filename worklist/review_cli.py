@@ -268,7 +268,7 @@ async def _status_check(
 ) -> int:
     from worklist.audit import AccessLog
     from worklist.errors import WorklistError
-    from worklist.follow_up_actions import request_status_check
+    from worklist.followup_actions import request_status_check
     from worklist.messages import WorklistTopics
 
     seen = await _claim_version(ledger, claim_id, version)
@@ -298,7 +298,7 @@ async def _status_check(
 
 
 async def _attachments(ledger: Any, _poster: Any, _settings: Any, *, limit: int) -> int:
-    from worklist.follow_up_state import attachment_version_of
+    from worklist.followup_state import attachment_version_of
     from worklist.queues import QueueKind
     from worklist.read_model import QueueFilter, ReadModel
 
@@ -328,8 +328,8 @@ async def _mark_attachment(
 ) -> int:
     from worklist.audit import AccessLog
     from worklist.errors import WorklistError
-    from worklist.follow_up_actions import mark_attachment
-    from worklist.follow_up_state import attachment_version_of
+    from worklist.followup_actions import mark_attachment
+    from worklist.followup_state import attachment_version_of
     from worklist.messages import WorklistTopics
 
     async with ledger.engine.connect() as connection:

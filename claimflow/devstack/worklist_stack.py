@@ -56,7 +56,7 @@ def worklist_environment(issuer: str, url: str, port: int) -> dict[str, str]:
 async def _seed(database_url: str) -> dict[str, int]:
     from handlers.ledger.database import create_engine, upgrade
     from worklist.demo import seed_demo_ledger, seed_review_example
-    from worklist.follow_up_state import upgrade_partner_tables
+    from worklist.followup_state import upgrade_partner_tables
 
     engine = create_engine(DatabaseSettings(url=SecretStr(database_url)))
     try:

@@ -18,15 +18,19 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    cast,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -45,6 +49,7 @@ __all__ = [
     "Reconciliation",
     "TimelineEvent",
     "TransactionResult",
+    "claim_credit_balance",
 ]
 
 
@@ -115,10 +120,37 @@ class Claim(Base):
     paid_amount: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
     patient_responsibility: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
     adjusted_amount: Mapped[Decimal] = mapped_column(MoneyText, default=Decimal("0"))
-    status: Mapped[str] = mapped_column(String(40), default="submitted")
+    #: Indexed for the worklist's queues by status (denied, overpaid).
+    status: Mapped[str] = mapped_column(String(40), default="submitted", index=True)
     source: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def claim_credit_balance() -> ColumnElement[Any]:
+    """paid + patient share + adjusted - charged: above zero, the claim has a credit balance.
+
+    The worklist's overpaid queue filters on ``> 0``; ``ix_claims_credit_balance`` (PostgreSQL
+    only, migration 0005) is partial on exactly this expression, so keep the two identical.
+    """
+
+    def amount(column: Any) -> ColumnElement[Any]:
+        return func.coalesce(cast(column, Numeric(18, 2)), 0)
+
+    return (
+        amount(Claim.paid_amount)
+        + amount(Claim.patient_responsibility)
+        + amount(Claim.adjusted_amount)
+        - amount(Claim.charged_amount)
+    )
+
+
+Index(
+    "ix_claims_credit_balance",
+    Claim.updated_at,
+    Claim.id,
+    postgresql_where=claim_credit_balance() > 0,
+).ddl_if(dialect="postgresql")
 
 
 class ClaimIdentifier(Base):

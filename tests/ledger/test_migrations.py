@@ -83,3 +83,44 @@ async def test_upgrading_a_ledger_recomputes_keys_so_parked_payments_still_match
         ).one()
     assert tuple(claim_row) == ("INV99", "NUNEZ")
     assert tuple(parked_row) == ("ACCT451", "BIXBY")
+
+
+async def test_the_migrated_claim_indexes_are_the_models_including_the_worklists(
+    ledger_engine: AsyncEngine,
+) -> None:
+    from handlers.ledger.tables import Claim
+
+    postgres = ledger_engine.dialect.name == "postgresql"
+    expected = {
+        index.name
+        for index in Claim.__table__.indexes
+        if postgres or index.name != "ix_claims_credit_balance"
+    }
+    async with ledger_engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                i["name"]
+                for i in inspect(sync).get_indexes("claims")
+                if i["name"].startswith("ix_")
+            }
+        )
+    assert "ix_claims_status" in found
+    assert found == expected
+
+
+async def test_on_postgresql_the_overpaid_queue_can_use_the_credit_balance_index(
+    ledger_engine: AsyncEngine,
+) -> None:
+    """The index's predicate (migration 0005) is implied by the queue's condition."""
+    from sqlalchemy import func, select, text
+
+    from handlers.ledger.tables import Claim, claim_credit_balance
+
+    if ledger_engine.dialect.name != "postgresql":
+        pytest.skip("a partial index of PostgreSQL only")
+    query = select(func.count()).select_from(Claim).where(claim_credit_balance() > 0)
+    async with ledger_engine.connect() as connection:
+        await connection.execute(text("SET enable_seqscan = off"))
+        compiled = query.compile(ledger_engine.sync_engine, compile_kwargs={"literal_binds": True})
+        plan = (await connection.execute(text(f"EXPLAIN {compiled}"))).scalars().all()
+    assert any("ix_claims_credit_balance" in line for line in plan), plan

@@ -20,7 +20,7 @@ from claimflow.devstack.identity import LocalIdentityProvider
 from claimflow.devstack.kafka import free_port
 from claimflow.settings import DatabaseSettings
 from handlers.ledger.database import create_engine, upgrade
-from worklist.follow_up_state import upgrade_partner_tables
+from worklist.followup_state import upgrade_partner_tables
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from claimflow.devstack.identity import LocalIdentityProvider
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import FollowUp
 from worklist.app import create_app
-from worklist.follow_up_state import insert_attachments, insert_status_checks
+from worklist.followup_state import insert_attachments, insert_status_checks
 from worklist.queues import QUEUES
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, String, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["AttachmentRow", "Base", "PartnerRequestBudgetRow", "StatusCheckRow", "utcnow"]
@@ -54,7 +54,17 @@ class Base(DeclarativeBase):
 
 class StatusCheckRow(Base):
     __tablename__ = "status_checks"
-    __table_args__ = (Index("ix_status_checks_lane_due_at", "lane", "due_at"),)
+    __table_args__ = (
+        Index("ix_status_checks_lane_due_at", "lane", "due_at"),
+        # The worklist's "partner answered" queue: only the rows that need a person, by age.
+        Index(
+            "ix_status_checks_needs_person",
+            "updated_at",
+            "command_id",
+            postgresql_where=text("needs_person"),
+            sqlite_where=text("needs_person"),
+        ),
+    )
 
     command_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     claim_id: Mapped[str] = mapped_column(String(80))
@@ -62,6 +72,9 @@ class StatusCheckRow(Base):
     state: Mapped[str] = mapped_column(String(20))
     integrex_request_id: Mapped[str | None] = mapped_column(String(80))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Whether the state and result ask billing staff to act
+    #: (``handlers.followups.status_check.store.needs_person``), written with every state.
+    needs_person: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The durable timer (handlers/followups/state/timers.py): what to send, when to look next.
     command: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from handlers.followups.state import upgrade as upgrade_follow_ups
 from handlers.followups.state.budgets import RequestBudgetStore
 from handlers.followups.state.tables import Base as FollowUpBase
 from handlers.followups.state.timers import Lease
-from handlers.followups.status_check.store import StatusCheckStore
+from handlers.followups.status_check.store import StatusCheckStore, needs_person
 from handlers.ledger.database import create_engine
 from handlers.ledger.database import upgrade as upgrade_ledger
 from router.followups import StatusCheckResult
@@ -53,7 +55,7 @@ async def test_the_ledger_and_the_partner_chains_share_one_database(engine: Asyn
         "claims",
     } <= tables
     assert {"alembic_version", "alembic_version_followups"} <= tables
-    assert follow_ups == "f0003"
+    assert follow_ups == "f0004"
 
 
 @pytest.fixture
@@ -228,3 +230,126 @@ async def test_follow_ups_are_counted_by_state_for_the_gauge(
 async def _lease_one(store: StatusCheckStore, lane: str) -> Lease:
     [lease, *_] = await store.claim_due(lane=lane, limit=1, lease_seconds=60)
     return lease
+
+
+def _answer(**fields: Any) -> dict[str, Any]:
+    return {"outcome": "answered", "category_code": "A1", "needs_documents": False, **fields}
+
+
+@pytest.mark.parametrize(
+    ("state", "result", "expected"),
+    [
+        ("requested", None, False),
+        ("submitted", None, False),
+        ("failed", None, True),
+        ("timed_out", {"outcome": "timed_out"}, True),
+        ("unknown", None, True),
+        ("answered", _answer(), False),
+        ("answered", _answer(category_code="F1"), False),
+        ("answered", _answer(category_code="P1"), False),
+        ("answered", _answer(category_code="F2"), True),
+        ("answered", _answer(category_code="A3"), True),
+        ("answered", _answer(category_code=None), True),
+        ("answered", _answer(needs_documents=True), True),
+        ("answered", {"outcome": "not_found"}, True),
+    ],
+)
+def test_a_status_check_needs_a_person_when_it_ended_unanswered_or_its_answer_asks_for_action(
+    state: str, result: dict[str, Any] | None, expected: bool
+) -> None:
+    assert needs_person(state, result) is expected
+
+
+async def _needs_person_column(engine: AsyncEngine, command_id: str) -> bool:
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text("SELECT needs_person FROM status_checks WHERE command_id = :id"),
+            {"id": command_id},
+        )
+    return bool(found)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "category", "needs_documents", "expected"),
+    [
+        ("answered", "F1", False, False),
+        ("answered", "F2", False, True),
+        ("answered", "P1", True, True),
+        ("not_found", None, False, True),
+    ],
+)
+async def test_the_store_keeps_whether_a_status_check_needs_a_person_with_its_state(
+    engine: AsyncEngine,
+    lane: str,
+    outcome: str,
+    category: str | None,
+    needs_documents: bool,
+    expected: bool,
+) -> None:
+    store = StatusCheckStore(engine)
+    command = status_check()
+    await store.begin(command, lane=lane)
+    assert not await _needs_person_column(engine, command.command_id)
+    lease = await _lease(store, lane)
+    assert await store.submitted(lease, "req-1", poll_after=0)
+    assert not await _needs_person_column(engine, command.command_id)
+    lease = await _lease(store, lane)
+    result = StatusCheckResult.model_validate(
+        {
+            "command_id": command.command_id,
+            "claim_id": command.claim.claim_id,
+            "submission_number": command.claim.submission_number,
+            "outcome": outcome,
+            "category_code": category,
+            "needs_documents": needs_documents,
+            "answered_at": datetime.now(UTC),
+        }
+    )
+    assert await store.finish(lease, result)
+    assert await _needs_person_column(engine, command.command_id) is expected
+
+
+async def test_upgrading_to_f0004_decides_needs_person_for_the_rows_already_there(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(
+        DatabaseSettings(url=SecretStr(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"))
+    )
+    try:
+        await upgrade_follow_ups(engine, "f0003")
+        rows = {
+            "c-requested": ("requested", None),
+            "c-timed-out": ("timed_out", {"outcome": "timed_out"}),
+            "c-paid": ("answered", _answer(category_code="F1")),
+            "c-denied": ("answered", _answer(category_code="F2")),
+            "c-documents": ("answered", _answer(category_code="P1", needs_documents=True)),
+        }
+        async with engine.begin() as connection:
+            for key, (state, result) in rows.items():
+                await connection.execute(
+                    text(
+                        "INSERT INTO status_checks (command_id, claim_id, submission_number,"
+                        " state, result, attempts, lane, polls, failed_calls, created_at,"
+                        " updated_at) VALUES (:key, 'c', 'INV-1', :state, :result, 1, 'production',"
+                        " 0, 0, :now, :now)"
+                    ),
+                    {
+                        "key": key,
+                        "state": state,
+                        "result": None if result is None else json.dumps(result),
+                        "now": datetime.now(UTC),
+                    },
+                )
+        await upgrade_follow_ups(engine)
+        async with engine.connect() as connection:
+            query = text("SELECT command_id, needs_person FROM status_checks")
+            found = {row[0]: row[1] for row in await connection.execute(query)}
+    finally:
+        await engine.dispose()
+    assert {key: bool(value) for key, value in found.items()} == {
+        "c-requested": False,
+        "c-timed-out": True,
+        "c-paid": False,
+        "c-denied": True,
+        "c-documents": True,
+    }

@@ -22,13 +22,13 @@ from router.followups import AttachmentRequest, StatusCheckRequest
 from worklist.audit import Access, AccessLog
 from worklist.demo import seed_demo_ledger
 from worklist.errors import AttachmentChangedError, InvalidDecisionError, StaleDecisionError
-from worklist.follow_up_actions import (
+from worklist.followup_actions import (
     PERSON_RULE,
     StatusCheckRequested,
     mark_attachment,
     request_status_check,
 )
-from worklist.follow_up_state import upgrade_partner_tables
+from worklist.followup_state import upgrade_partner_tables
 from worklist.messages import WorklistTopics
 from worklist.people import Person
 from worklist.queues import QueueKind

@@ -27,14 +27,12 @@ from sqlalchemy import (
     ColumnElement,
     Numeric,
     Select,
-    and_,
     cast,
     exists,
     func,
     insert,
     literal,
     not_,
-    or_,
     select,
     type_coerce,
     union_all,
@@ -45,8 +43,8 @@ from sqlalchemy.orm import aliased
 
 from handlers.followups.state import upgrade
 from handlers.followups.state.tables import AttachmentRow, StatusCheckRow
+from handlers.followups.status_check.store import needs_person
 from handlers.ledger.tables import Claim, UTCDateTime
-from worklist.json_text import json_text
 
 __all__ = [
     "ATTACHMENT_UNKNOWN_STATE",
@@ -69,9 +67,6 @@ ATTACHMENT_UNKNOWN_STATE = "needs_review"
 """The attachment state whose outcome nobody knows: released only by a person."""
 _ATTACHMENT_ANSWERED = ("rejected", "failed")
 _STATUS_CHECK_ENDED_UNANSWERED = ("failed", "timed_out", "unknown")
-# 277 claim status categories (code list 507) that ask nothing of billing staff: received
-# (A0, A1, A2, A5), finalized and paid or revised (F0, F1, F3); every P* (pending) waits too.
-_NOTHING_TO_DO = ("A0", "A1", "A2", "A5", "F0", "F1", "F3")
 
 
 def _open_balance() -> ColumnElement[Any]:
@@ -101,15 +96,6 @@ def _claim_columns() -> list[Any]:
 def _status_checks_needing_action() -> Select[Any]:
     row = StatusCheckRow
     newer = aliased(StatusCheckRow)
-    category = func.coalesce(json_text(row.result, "category_code"), "")
-    answered_needing_action = and_(
-        row.state == "answered",
-        or_(
-            func.coalesce(json_text(row.result, "outcome"), "") != "answered",
-            json_text(row.result, "needs_documents").in_(["true", "1"]),
-            and_(not_(category.like("P%")), category.not_in(_NOTHING_TO_DO)),
-        ),
-    )
     return (
         select(
             (literal("status-check:") + row.command_id).label("item_id"),
@@ -124,7 +110,8 @@ def _status_checks_needing_action() -> Select[Any]:
         .select_from(row)
         .outerjoin(Claim, Claim.claim_number == row.submission_number)
         .where(
-            or_(row.state.in_(_STATUS_CHECK_ENDED_UNANSWERED), answered_needing_action),
+            # Decided by the status-check store with every state it writes (needs_person).
+            row.needs_person,
             # Only the claim's newest status check: asking again replaces the answer.
             not_(
                 exists().where(
@@ -403,9 +390,15 @@ async def upgrade_partner_tables(engine: AsyncEngine) -> None:
 
 
 async def insert_status_checks(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Write ``status_checks`` rows as the status-check handler does (demo, benchmarks)."""
+    """Write ``status_checks`` rows as the status-check handler does (demo, benchmarks).
+
+    ``needs_person`` is decided as the handler's store decides it, from state and result.
+    """
     if rows:
-        await connection.execute(insert(StatusCheckRow), rows)
+        decided = [
+            {"needs_person": needs_person(row["state"], row.get("result")), **row} for row in rows
+        ]
+        await connection.execute(insert(StatusCheckRow), decided)
 
 
 async def insert_attachments(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:

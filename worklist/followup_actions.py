@@ -10,7 +10,7 @@ claim that changed meanwhile is refused with the new state.
 
 **Mark an attachment sent or not sent** is the only way out of ``needs_review`` (an attachment
 that may or may not have reached Availity): the transition is made in the partner handlers'
-table (:func:`worklist.follow_up_state.release_attachment`), conditional on the version the
+table (:func:`worklist.followup_state.release_attachment`), conditional on the version the
 person saw, with the command rebuilt from the ledger so that the attachment handler polls its
 status (sent) or sends it again (not sent).
 
@@ -37,7 +37,7 @@ from worklist.errors import (
     InvalidDecisionError,
     StaleDecisionError,
 )
-from worklist.follow_up_state import (
+from worklist.followup_state import (
     ATTACHMENT_UNKNOWN_STATE,
     attachment_for_release,
     release_attachment,
