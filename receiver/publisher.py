@@ -8,6 +8,10 @@ acknowledgement (``asyncio.timeout``). A send that timed out may still land late
 stays in the producer until it is written or expires (``request_timeout_ms``). That is safe:
 we answered 503, so Redox retries the delivery with the same log id (the message key, so the
 same partition) and the same message id, and the router de-duplicates by log id.
+
+If the broker lost the producer's sequence (a batch in flight when it restarted), the
+``IdempotentProducer`` starts a new session and sends the record again within the same deadline:
+without it, every delivery keyed to that partition would be answered 503 until a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
@@ -27,7 +30,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
-from claimflow.kafka_clients import producer_kwargs
+from claimflow.kafka_clients import IdempotentProducer, producer_kwargs
 from claimflow.settings import KafkaSettings
 from claimflow.tracing import inject_trace_headers, producer_span
 from receiver.errors import BrokerUnavailable, MessageTooLarge, PublishTimeout
@@ -68,11 +71,11 @@ class Publisher(Protocol):
 
 
 class WebhookPublisher:
-    """One idempotent ``acks=all`` producer per receiver process."""
+    """The receiver's one idempotent ``acks=all`` producer, renewed if the broker refuses it."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._timeout = settings.publish_timeout_seconds
-        self._producer = AIOKafkaProducer(
+        self._producer = IdempotentProducer(
             **{
                 # Idempotent, acks=all, and the record size the webhook topics accept.
                 **producer_kwargs(settings, role="receiver"),

@@ -13,10 +13,10 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from claimflow.health import HealthServer, process_registry
-from claimflow.kafka_clients import consumer_kwargs, producer_kwargs
+from claimflow.kafka_clients import IdempotentProducer, consumer_kwargs, producer_kwargs
 from claimflow.settings import Settings
 from claimflow.tracing import configure_tracing
 from handlers.runtime.handler import HandlerContext, HandlerFactory, Lifecycle
@@ -56,7 +56,7 @@ async def running_handler(
     """Start a handler with its runner and health server; stop and drain it on exit."""
     topic_set = TopicSet(prefix=settings.kafka.topic_prefix, lane=settings.handlers.lane)
     async with contextlib.AsyncExitStack() as stack:
-        producer = AIOKafkaProducer(**producer_kwargs(settings.kafka, role="handler"))
+        producer = IdempotentProducer(**producer_kwargs(settings.kafka, role="handler"))
         stack.push_async_callback(producer.stop)  # also closes a producer that failed to start
         await producer.start()
         publisher = KafkaPublisher(producer)
