@@ -33,10 +33,8 @@ from handlers.followups.documents import DocumentStore
 from handlers.followups.partners.availity import AvailityClient
 from handlers.followups.partners.budget import RequestBudget
 from handlers.followups.partners.metrics import PartnerMetrics
-from handlers.followups.state.budgets import RequestBudgetStore
 from handlers.followups.state.outbound import decode_command, publish_model
-from handlers.followups.state.resources import PartnerResources
-from handlers.followups.state.timers import DuePoller
+from handlers.followups.state.partner_handler import PartnerRequestHandler
 from handlers.runtime import HandlerContext, InboundMessage, Publisher
 from router.followups import AttachmentRequest, AttachmentResult
 from router.topics import TopicSet
@@ -46,10 +44,11 @@ __all__ = ["NEEDS_REVIEW_STATUS", "AttachmentHandler", "build_attachment_handler
 _log = structlog.get_logger(__name__)
 
 
-class AttachmentHandler:
+class AttachmentHandler(PartnerRequestHandler[AttachmentStore, AvailityClient]):
     """Runs in ``claimflow handle attachment``; opens its database, client and poller."""
 
     name = "attachment"
+    partner = "availity"
 
     def __init__(
         self,
@@ -63,33 +62,25 @@ class AttachmentHandler:
         for field in ("submitter_id", "submitter_state"):
             if not getattr(settings.availity, field):
                 raise MissingSecretError(f"CLAIMFLOW_AVAILITY__{field.upper()}")
-        self._settings = settings
-        self._topics = topics
-        self._publisher = publisher
-        self._metrics = metrics if metrics is not None else PartnerMetrics()
         self._documents = DocumentStore(
             settings.handlers.document_store, max_bytes=settings.handlers.max_document_bytes
         )
         # One attempt per call: the timer is the only layer that tries again.
         availity = settings.availity.model_copy(update={"retry_max_attempts": 1})
-        self._resources = PartnerResources(
-            database=settings.database,
-            open_client=lambda: AvailityClient(settings=availity, metrics=self._metrics),
+        super().__init__(
+            settings=settings,
+            topics=topics,
+            publisher=publisher,
+            metrics=metrics,
+            limits=settings.availity,
+            open_client=lambda metrics: AvailityClient(settings=availity, metrics=metrics),
             open_store=AttachmentStore,
         )
-        self._poller: DuePoller | None = None
 
-    async def start(self) -> None:
-        await self._resources.open()
-        store, client = self._resources.ready
-        budget = RequestBudget(
-            partner="availity",
-            per_second=self._settings.availity.requests_per_second,
-            per_day=self._settings.availity.daily_request_limit,
-            counter=RequestBudgetStore(self._resources.engine),
-            metrics=self._metrics,
-        )
-        steps = AttachmentSteps(
+    def _steps(
+        self, store: AttachmentStore, client: AvailityClient, budget: RequestBudget
+    ) -> AttachmentSteps:
+        return AttachmentSteps(
             store=store,
             client=client,
             budget=budget,
@@ -97,32 +88,6 @@ class AttachmentHandler:
             settings=self._settings.availity,
             publish=self._publish,
         )
-        lane = self._settings.handlers.lane
-        follow_up_settings = self._settings.followups
-        self._poller = DuePoller(
-            name=self.name,
-            claim=lambda n: store.claim_due(
-                lane=lane, limit=n, lease_seconds=follow_up_settings.lease_seconds
-            ),
-            step=steps,
-            settings=follow_up_settings,
-            report=lambda: self._report_states(store, lane),
-        )
-        self._poller.start()
-
-    async def _report_states(self, store: AttachmentStore, lane: str) -> None:
-        self._metrics.followup_states(self.name, await store.count_by_state(lane))
-
-    async def stop(self) -> None:
-        try:
-            if self._poller is not None:
-                await self._poller.stop()
-        finally:
-            await self._resources.close()
-
-    @property
-    def poller(self) -> DuePoller | None:
-        return self._poller
 
     def topics(self, topic_set: TopicSet) -> list[str]:
         return [topic_set.attachment_requests]
@@ -144,8 +109,7 @@ class AttachmentHandler:
             await self._publish(command, row.result)
             return
         log.info("attachment.recorded", state=row.state, attempts=row.attempts)
-        if self._poller is not None:
-            self._poller.wake()
+        self._wake_poller()
 
     async def _publish(self, command: AttachmentRequest, result: AttachmentResult) -> None:
         await publish_model(

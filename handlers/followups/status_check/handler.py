@@ -29,10 +29,8 @@ from claimflow.settings import Settings
 from handlers.followups.partners.budget import RequestBudget
 from handlers.followups.partners.integrex import IntegrexClient
 from handlers.followups.partners.metrics import PartnerMetrics
-from handlers.followups.state.budgets import RequestBudgetStore
 from handlers.followups.state.outbound import decode_command, publish_model
-from handlers.followups.state.resources import PartnerResources
-from handlers.followups.state.timers import DuePoller
+from handlers.followups.state.partner_handler import PartnerRequestHandler
 from handlers.followups.status_check.steps import StatusCheckSteps
 from handlers.followups.status_check.store import FINAL_STATES, StatusCheckStore
 from handlers.runtime import HandlerContext, InboundMessage, Publisher
@@ -44,10 +42,11 @@ __all__ = ["StatusCheckHandler", "build_status_check_handler"]
 _log = structlog.get_logger(__name__)
 
 
-class StatusCheckHandler:
+class StatusCheckHandler(PartnerRequestHandler[StatusCheckStore, IntegrexClient]):
     """Runs in ``claimflow handle status-check``; opens its database, client and poller."""
 
     name = "status-check"
+    partner = "integrex"
 
     def __init__(
         self,
@@ -59,62 +58,28 @@ class StatusCheckHandler:
     ) -> None:
         # Fail at start-up, with the setting's name, when the credentials are not configured.
         settings.require_secret("integrex", "client_secret")
-        self._settings = settings
-        self._topics = topics
-        self._publisher = publisher
-        self._metrics = metrics if metrics is not None else PartnerMetrics()
         # One attempt per call: the timer is the only layer that tries again.
         integrex = settings.integrex.model_copy(update={"retry_max_attempts": 1})
-        self._resources = PartnerResources(
-            database=settings.database,
-            open_client=lambda: IntegrexClient(settings=integrex, metrics=self._metrics),
+        super().__init__(
+            settings=settings,
+            topics=topics,
+            publisher=publisher,
+            metrics=metrics,
+            limits=settings.integrex,
+            open_client=lambda metrics: IntegrexClient(settings=integrex, metrics=metrics),
             open_store=StatusCheckStore,
         )
-        self._poller: DuePoller | None = None
 
-    async def start(self) -> None:
-        await self._resources.open()
-        store, client = self._resources.ready
-        budget = RequestBudget(
-            partner="integrex",
-            per_second=self._settings.integrex.requests_per_second,
-            per_day=self._settings.integrex.daily_request_limit,
-            counter=RequestBudgetStore(self._resources.engine),
-            metrics=self._metrics,
-        )
-        steps = StatusCheckSteps(
+    def _steps(
+        self, store: StatusCheckStore, client: IntegrexClient, budget: RequestBudget
+    ) -> StatusCheckSteps:
+        return StatusCheckSteps(
             store=store,
             client=client,
             budget=budget,
             settings=self._settings.integrex,
             publish=self._publish,
         )
-        lane = self._settings.handlers.lane
-        follow_up_settings = self._settings.followups
-        self._poller = DuePoller(
-            name=self.name,
-            claim=lambda n: store.claim_due(
-                lane=lane, limit=n, lease_seconds=follow_up_settings.lease_seconds
-            ),
-            step=steps,
-            settings=follow_up_settings,
-            report=lambda: self._report_states(store, lane),
-        )
-        self._poller.start()
-
-    async def _report_states(self, store: StatusCheckStore, lane: str) -> None:
-        self._metrics.followup_states(self.name, await store.count_by_state(lane))
-
-    async def stop(self) -> None:
-        try:
-            if self._poller is not None:
-                await self._poller.stop()
-        finally:
-            await self._resources.close()
-
-    @property
-    def poller(self) -> DuePoller | None:
-        return self._poller
 
     def topics(self, topic_set: TopicSet) -> list[str]:
         return [topic_set.status_check_requests]
@@ -133,8 +98,7 @@ class StatusCheckHandler:
             await self._publish(command, row.result)
             return
         log.info("status_check.recorded", state=row.state, attempts=row.attempts)
-        if self._poller is not None:
-            self._poller.wake()
+        self._wake_poller()
 
     async def _publish(self, command: StatusCheckRequest, result: StatusCheckResult) -> None:
         key = command.claim.submission_number
