@@ -18,7 +18,7 @@ typecheck:
 	.venv/bin/mypy
 
 pytest:
-	.venv/bin/pytest
+	.venv/bin/pytest --durations=20
 
 bench:
 	CLAIMFLOW_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
