@@ -122,8 +122,9 @@ def _traces(args: argparse.Namespace) -> int:
     from claimflow.devstack.traces import TraceSink
     from claimflow.listening import bind_listener
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The port first: a sink already running is the likelier mistake than an unwritable file.
     listener = bind_listener("127.0.0.1", args.port, what="the trace sink", setting="--port")
+    path.parent.mkdir(parents=True, exist_ok=True)
     config = uvicorn.Config(TraceSink(path), lifespan="off", log_level="warning")
     print(f"trace sink on http://127.0.0.1:{args.port}/v1/traces, writing {path}", flush=True)
     uvicorn.Server(config).run(sockets=[listener])
