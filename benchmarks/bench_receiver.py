@@ -9,13 +9,9 @@ per request:
 1. warm-up of each server;
 2. peak: closed loop, ``CONCURRENCY`` connections, ``PEAK_SECONDS`` per server, same run;
 3. the receiver open loop at half its peak rate (oha ``-q`` with ``--latency-correction``:
-   latency counts from when a request was due, so a stall is not hidden) for p50/p99;
-4. tracing on vs off: a second receiver with ``CLAIMFLOW_TRACING__ENABLED=true`` exporting every
-   span over OTLP/HTTP to the local trace sink (``claimflow traces serve``, its own process), at
-   its peak; its server CPU per request against the untraced receiver's is the overhead
-   (docs/operations.md, "Traces"; the aim is 10% or less). Then a third receiver sampling 10%
-   of the traces (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``, the production setting
-   docs/operations.md suggests). Not a done-criterion: reported.
+   latency counts from when a request was due, so a stall is not hidden) for p50/p99.
+
+Tracing on vs off is ``bench_receiver_tracing``, which uses this module's helpers.
 
 CPU µs per request of each process (load generator, server, broker) come from
 ``/proc/<pid>/stat`` around each phase. Done when the receiver reaches at least half the
@@ -216,8 +212,7 @@ def run() -> int:
 
 
 def _run_servers(broker: KafkaBroker, root: Path) -> int:
-    ports = [free_port() for _ in range(6)]
-    receiver_port, bare_port, traced_port, sink_port, sampled_port, fresh_port = ports
+    receiver_port, bare_port = free_port(), free_port()
     env = {
         **os.environ,
         "CLAIMFLOW_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -232,33 +227,11 @@ def _run_servers(broker: KafkaBroker, root: Path) -> int:
         *("-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(bare_port)),
         *("--no-access-log", "--log-level", "warning"),
     ]
-    traced_argv = [str(bin_dir / "claimflow"), "serve", "--port", str(traced_port)]
-    traced_env = {
-        **env,
-        "CLAIMFLOW_TRACING__ENABLED": "true",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-    }
-    traced_env.pop("OTEL_SDK_DISABLED", None)
-    sampled_env = {
-        **traced_env,
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
-    }
-    sampled_argv = [str(bin_dir / "claimflow"), "serve", "--port", str(sampled_port)]
-    # The untraced figure to compare with comes from a fresh process warmed up as briefly as the
-    # traced ones: the first receiver, warm from the phases above, costs less per request.
-    fresh_argv = [str(bin_dir / "claimflow"), "serve", "--port", str(fresh_port)]
-    sink_argv = [str(bin_dir / "claimflow"), "traces", "serve", "--port", str(sink_port)]
-    sink_argv += ["--file", str(root / "traces.jsonl")]
     body = _bodies(root / "bodies.jsonl")
     load_before = os.getloadavg()
     with (
         _server(receiver_argv, env, root / "receiver.log") as receiver,
         _server(bare_argv, env, root / "bare.log") as bare,
-        _server(sink_argv, env, root / "sink.log") as sink,
-        _server(traced_argv, traced_env, root / "traced.log") as traced,
-        _server(sampled_argv, sampled_env, root / "sampled.log") as sampled,
-        _server(fresh_argv, env, root / "fresh.log") as fresh,
     ):
         _wait_ready(f"http://127.0.0.1:{receiver_port}/readyz", receiver, root / "receiver.log")
         _wait_ready(f"http://127.0.0.1:{bare_port}/webhooks/redox", bare, root / "bare.log")
@@ -280,50 +253,9 @@ def _run_servers(broker: KafkaBroker, root: Path) -> int:
             receiver_pids,
             rate=half,
         )
-        _wait_ready(f"http://127.0.0.1:{traced_port}/readyz", traced, root / "traced.log")
-        traced_url = f"http://127.0.0.1:{traced_port}/webhooks/redox"
-        traced_pids = {"server": traced.pid, "broker": broker_pid, "sink": sink.pid}
-        _oha("warm-up", traced_url, body, WARMUP_SECONDS, traced_pids)
-        _wait_ready(f"http://127.0.0.1:{fresh_port}/readyz", fresh, root / "fresh.log")
-        fresh_url = f"http://127.0.0.1:{fresh_port}/webhooks/redox"
-        fresh_pids = {"server": fresh.pid, "broker": broker_pid}
-        _oha("warm-up", fresh_url, body, WARMUP_SECONDS, fresh_pids)
-        # Off and on back to back, each one after the other, so that both see the same machine.
-        untraced = _oha("receiver, tracing off (peak)", fresh_url, body, PEAK_SECONDS, fresh_pids)
-        traced_peak = _oha(
-            "receiver, tracing on (peak)", traced_url, body, PEAK_SECONDS, traced_pids
-        )
-        _wait_ready(f"http://127.0.0.1:{sampled_port}/readyz", sampled, root / "sampled.log")
-        sampled_url = f"http://127.0.0.1:{sampled_port}/webhooks/redox"
-        sampled_pids = {"server": sampled.pid, "broker": broker_pid, "sink": sink.pid}
-        _oha("warm-up", sampled_url, body, WARMUP_SECONDS, sampled_pids)
-        sampled_peak = _oha(
-            "receiver, tracing on, 10% (peak)", sampled_url, body, PEAK_SECONDS, sampled_pids
-        )
     load_after = os.getloadavg()
     server_side = _server_side(root / "receiver.log", paced.requests)
-    spans = (
-        sum(1 for _ in (root / "traces.jsonl").open()) if (root / "traces.jsonl").exists() else 0
-    )
-    code = _report(baseline, peak, paced, server_side, (load_before, load_after))
-    print(f"spans exported: {spans}")
-    _report_tracing(untraced, traced_peak, "every trace")
-    _report_tracing(untraced, sampled_peak, "10% of traces")
-    return code
-
-
-def _report_tracing(off: Result, on: Result, what: str) -> None:
-    """Tracing on vs off: server CPU per request (the overhead) and peak requests/s."""
-    print(off.row())
-    print(on.row())
-    cpu_off, cpu_on = off.cpu_us("server"), on.cpu_us("server")
-    overhead = cpu_on / max(cpu_off, 1e-9) - 1
-    print(
-        f"tracing overhead ({what}), server CPU per request: {cpu_off:.0f} -> {cpu_on:.0f} µs "
-        f"= {overhead:+.1%} (aim: <= +10%); peak req/s {off.rps:.0f} -> {on.rps:.0f} "
-        f"= {on.rps / max(off.rps, 1e-9) - 1:+.1%}; sink CPU µs per request: "
-        f"{on.cpu_us('sink'):.0f}"
-    )
+    return _report(baseline, peak, paced, server_side, (load_before, load_after))
 
 
 def _server_side(log: Path, last: int) -> str:

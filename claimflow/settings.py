@@ -345,7 +345,18 @@ class TracingSettings(BaseModel):
 
     enabled: bool = Field(
         False,
-        description="Export a trace per delivery over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT).",
+        description="Export traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
+    sample_ratio: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "The share of Redox deliveries traced, decided where the trace starts and followed "
+            "by every role (parent-based). 0.01 keeps the receiver's tracing overhead under 10% "
+            "of its CPU (docs/performance.md); 1 traces every delivery. OTEL_TRACES_SAMPLER, "
+            "when set, wins."
+        ),
     )
 
 

@@ -20,6 +20,12 @@ headers of a message we write, :func:`extract_trace_context` reads it back. Span
   (a partner call made later) continues the trace of the message that created its request,
   whose ``traceparent`` the request's row keeps.
 
+Sampling (:mod:`claimflow.trace_sampling`): parent-based by ratio, ``CLAIMFLOW_TRACING__
+SAMPLE_RATIO`` of the deliveries unless ``OTEL_TRACES_SAMPLER`` says otherwise. The decision is
+made where a trace starts, before any span: a request sampled out makes no span and builds no
+attribute, it only carries a ``traceparent`` that says "not sampled" into the Kafka headers, so
+that the router and the handlers make no span for it either.
+
 PHI: span names and attributes hold topics, partitions, offsets, message ids, routes and SQL
 text with bound parameters only. URLs lose their query string and error texts are dropped
 before export (:class:`_PhiSafeExporter`), SQL parameters are never recorded (the SQLAlchemy
@@ -41,10 +47,20 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from claimflow.settings import TracingSettings
+from claimflow.trace_sampling import DecidedTraceIds, ParentBasedRatio, sampler_from_environment
 
 __all__ = [
     "TRACEPARENT",
@@ -101,6 +117,8 @@ class _PhiSafeExporter(SpanExporter):
 
 
 def _redacted(span: ReadableSpan) -> ReadableSpan:
+    if _nothing_to_redact(span):  # claimflow's own spans: no copy to make
+        return span
     attributes = {
         key: _without_query(value) if key in _URL_ATTRIBUTES and isinstance(value, str) else value
         for key, value in (span.attributes or {}).items()
@@ -127,6 +145,14 @@ def _redacted(span: ReadableSpan) -> ReadableSpan:
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _nothing_to_redact(span: ReadableSpan) -> bool:
+    return (
+        not span.events
+        and span.status.description is None
+        and not any(key in _URL_ATTRIBUTES or key == "url.query" for key in span.attributes or ())
     )
 
 
@@ -166,7 +192,11 @@ def configure_tracing(
         attributes = {}
     if not os.environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = f"claimflow-{role}"
-    provider = TracerProvider(resource=Resource.create(attributes))
+    provider = TracerProvider(
+        resource=Resource.create(attributes),
+        sampler=sampler_from_environment(settings.sample_ratio),
+        id_generator=DecidedTraceIds(),
+    )
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -221,7 +251,8 @@ class _ServerSpans:
     request on top of its span (attribute and metric collection, wrapped ``send``) — more than
     the whole overhead budget of the receiver (docs/performance.md). This one records what a
     trace needs and nothing that could hold PHI: method, route, status. Health probes and
-    scrapes get no span.
+    scrapes get no span. A request whose trace is sampled out gets no span either, only the
+    "not sampled" context (:func:`_sampled_out_context`), so it costs next to nothing.
     """
 
     def __init__(self, app: Any, routes: frozenset[str]) -> None:
@@ -233,19 +264,28 @@ class _ServerSpans:
         if scope["type"] != "http" or path.strip("/") in _UNTRACED_PATHS:
             await self._app(scope, receive, send)
             return
-        method = scope.get("method", "")
-        route = path if path in self._routes else None
         carrier = {
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in scope.get("headers", ())
             if name in (b"traceparent", b"tracestate")
         }
+        parent = _PROPAGATOR.extract(carrier) if carrier else None
+        sampled_out = _sampled_out_context(parent)
+        if sampled_out is not None:
+            token = otel_context.attach(sampled_out)
+            try:
+                await self._app(scope, receive, send)
+            finally:
+                otel_context.detach(token)
+            return
+        method = scope.get("method", "")
+        route = path if path in self._routes else None
         attributes: dict[str, str | int] = {"http.request.method": method}
         if route is not None:
             attributes["http.route"] = route
         with _tracer().start_as_current_span(
             f"{method} {route}" if route else method,
-            context=_PROPAGATOR.extract(carrier) if carrier else None,
+            context=parent,
             kind=SpanKind.SERVER,
             attributes=attributes,
         ) as span:
@@ -259,6 +299,60 @@ class _ServerSpans:
                 await send(message)
 
             await self._app(scope, receive, send_status)
+
+
+def _sampled_out_context(parent: Context | None) -> Context | None:
+    """The context of a request whose trace is sampled out, or ``None`` to trace the request.
+
+    Decided as the provider's sampler would (:class:`ParentBasedRatio`): an incoming
+    ``traceparent`` decides; else a new trace id, sampled by ratio. A sampled root's trace id is
+    handed to the SDK (:class:`DecidedTraceIds`), so that its span is the one decided on. With
+    any other sampler, ``None``: every request takes the SDK's path.
+    """
+    assert _provider is not None
+    sampler, ids = _provider.sampler, _provider.id_generator
+    if not isinstance(sampler, ParentBasedRatio) or not isinstance(ids, DecidedTraceIds):
+        return None
+    if parent is not None:
+        incoming = trace.get_current_span(parent).get_span_context()
+        if incoming.is_valid:
+            return None if incoming.trace_flags.sampled else parent
+    trace_id = ids.generate_trace_id()
+    if sampler.samples_root(trace_id):
+        ids.preset_trace_id(trace_id)
+        return None
+    flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0)
+    span = NonRecordingSpan(
+        SpanContext(trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags)
+    )
+    return trace.set_span_in_context(span, parent)
+
+
+def _sampled_out_by_parent(parent: Context | None) -> Span | None:
+    """The parent span when a parent-based sampler drops its child: it is not sampled.
+
+    ``parent`` ``None`` is the current context. The child then gets no span of its own (the
+    SDK would make a non-recording one, with the same trace id and flags).
+    """
+    assert _provider is not None
+    if not isinstance(_provider.sampler, ParentBasedRatio):
+        return None
+    span = trace.get_current_span(parent)
+    context = span.get_span_context()
+    return span if context.is_valid and not context.trace_flags.sampled else None
+
+
+@contextlib.contextmanager
+def _without_span(parent: Context | None, span: Span) -> Iterator[Span]:
+    """``parent`` as the current context (so that headers carry its decision), no new span."""
+    if parent is None:
+        yield span
+        return
+    token = otel_context.attach(parent)
+    try:
+        yield span
+    finally:
+        otel_context.detach(token)
 
 
 def instrument_engine(engine: Any) -> None:
@@ -397,9 +491,14 @@ def consumer_span(
     if _provider is None:
         yield None
         return
+    parent = extract_trace_context(headers)
+    if parent is not None and (dropped := _sampled_out_by_parent(parent)) is not None:
+        with _without_span(parent, dropped) as span:
+            yield span
+        return
     with _tracer().start_as_current_span(
         f"{topic} {operation}",
-        context=extract_trace_context(headers),
+        context=parent,
         kind=SpanKind.CONSUMER,
         links=links,
     ) as span:
@@ -435,6 +534,10 @@ def producer_span(
         yield None
         return
     parent = extract_trace_context(headers) if parent_from_headers else None
+    if (dropped := _sampled_out_by_parent(parent)) is not None:
+        with _without_span(parent, dropped) as span:
+            yield span
+        return
     with _tracer().start_as_current_span(
         f"{topic} {operation}",
         context=parent,

@@ -13,10 +13,11 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode, TraceFlags
 
 from claimflow import tracing
 from claimflow.settings import Settings, TracingSettings
+from claimflow.trace_sampling import DecidedTraceIds, ParentBasedRatio, sampler_from_environment
 
 
 @pytest.fixture
@@ -159,3 +160,113 @@ async def test_each_request_gets_a_server_span_named_by_its_route_and_probes_non
     assert unknown.name == "POST", "a path that is no route never names a span"
     assert "Bixby" not in str(unknown.attributes)
     assert unknown.status.status_code is StatusCode.ERROR
+
+
+def _sampling(monkeypatch: pytest.MonkeyPatch, ratio: float) -> InMemorySpanExporter:
+    """Tracing on with claimflow's sampler at ``ratio`` (what ``configure_tracing`` installs)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBasedRatio(ratio), id_generator=DecidedTraceIds())
+    provider.add_span_processor(SimpleSpanProcessor(tracing._PhiSafeExporter(exporter)))
+    monkeypatch.setattr(tracing, "_provider", provider)
+    return exporter
+
+
+def _publishing_endpoint(written: list[dict[str, bytes]]) -> Any:
+    """A webhook endpoint that publishes as the receiver does and keeps the headers it wrote."""
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        headers = [("claimflow-message-id", b"w-1")]
+        with tracing.producer_span("webhooks", headers):
+            written.append(dict(tracing.inject_trace_headers(headers)))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return tracing.instrument_asgi(endpoint, routes=("/webhooks/redox",))
+
+
+async def test_a_delivery_sampled_out_makes_no_span_but_its_message_carries_the_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spans = _sampling(monkeypatch, 0.0)
+    written: list[dict[str, bytes]] = []
+    await _request(_publishing_endpoint(written), "/webhooks/redox", [])
+    assert spans.get_finished_spans() == ()
+    (headers,) = written
+    flags = TraceFlags(int(headers["traceparent"].decode().rsplit("-", 1)[1], 16))
+    assert not flags.sampled, "the router and the handlers follow: no spans downstream either"
+    with tracing.consumer_span("webhooks", headers) as consumer:
+        assert consumer is not None
+        assert not consumer.is_recording()
+    assert spans.get_finished_spans() == ()
+
+
+async def test_a_sampled_delivery_is_one_trace_on_the_trace_id_it_was_decided_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spans = _sampling(monkeypatch, 0.5)
+    sampler = ParentBasedRatio(0.5)
+    written: list[dict[str, bytes]] = []
+    app = _publishing_endpoint(written)
+    for _ in range(400):
+        await _request(app, "/webhooks/redox", [])
+    servers = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert 130 < len(servers) < 270, "half the deliveries, decided once (not 0.5 x 0.5)"
+    assert all(s.context is not None and sampler.samples_root(s.context.trace_id) for s in servers)
+    producers = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+    assert [p.parent.span_id for p in producers if p.parent] == [
+        s.context.span_id for s in servers if s.context
+    ]
+
+
+async def test_redox_s_traceparent_decides_whatever_the_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sampled, not_sampled = ("00-" + "a" * 32 + "-" + "b" * 16 + f"-{f}" for f in ("01", "00"))
+    spans = _sampling(monkeypatch, 0.0)
+    written: list[dict[str, bytes]] = []
+    await _request(_publishing_endpoint(written), "/webhooks/redox", [(b"traceparent", b"")])
+    await _request(
+        _publishing_endpoint(written), "/webhooks/redox", [(b"traceparent", sampled.encode())]
+    )
+    assert {s.context.trace_id for s in spans.get_finished_spans() if s.context} == {
+        int("a" * 32, 16)
+    }
+    spans = _sampling(monkeypatch, 1.0)
+    await _request(
+        _publishing_endpoint(written), "/webhooks/redox", [(b"traceparent", not_sampled.encode())]
+    )
+    assert spans.get_finished_spans() == ()
+    assert written[-1]["traceparent"] == not_sampled.encode()
+
+
+@pytest.mark.parametrize(
+    ("variables", "ratio"),
+    [
+        ({}, 0.25),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_on"}, 1.0),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, 0.0),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            0.1,
+        ),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"}, 1.0),
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, None),
+    ],
+)
+def test_the_sample_ratio_setting_applies_unless_otel_traces_sampler_names_one(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], ratio: float | None
+) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    sampler = sampler_from_environment(0.25)
+    if ratio is None:
+        assert sampler is None, "any other sampler is the SDK's, read from the same variables"
+    else:
+        assert isinstance(sampler, ParentBasedRatio)
+        assert sampler.ratio == ratio
+
+
+def test_the_default_ratio_is_documented_as_the_production_default() -> None:
+    assert TracingSettings().sample_ratio == 0.01

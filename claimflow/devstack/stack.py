@@ -199,6 +199,8 @@ class LocalStack:
             # Every role exports to the local trace sink (claimflow.devstack.traces).
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{self.trace_port}"
             env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+            # Locally, every delivery's trace (production samples 1%: docs/operations.md).
+            env.setdefault("CLAIMFLOW_TRACING__SAMPLE_RATIO", "1")
         return env
 
     def pipeline_plan(self) -> list[tuple[StackProcess, dict[str, str]]]:

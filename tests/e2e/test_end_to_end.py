@@ -159,6 +159,7 @@ def stack(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
             "CLAIMFLOW_LOGGING__FORMAT": "json",
             "CLAIMFLOW_FOLLOWUPS__TICK_SECONDS": "0.2",
             "CLAIMFLOW_TRACING__ENABLED": "true",
+            "CLAIMFLOW_TRACING__SAMPLE_RATIO": "1",  # this delivery's trace, whatever the ratio
             "OTEL_EXPORTER_OTLP_ENDPOINT": traces_url,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
