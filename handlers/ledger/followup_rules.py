@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from claimflow.settings import ConfigurationError
 from handlers.ledger.codes import ClaimStatus, carc_code, claim_status
@@ -85,6 +85,11 @@ class Conditions(BaseModel):
     flag: list[str] | None = None
     status_category: list[str] | None = None
     status_code: list[str] | None = None
+    # The conditions as sets, worked out once (``_holds`` compares with them).
+    _compiled: _CompiledConditions | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._compiled = _CompiledConditions.of(self)
 
     @property
     def stage(self) -> Stage:
@@ -136,6 +141,11 @@ class RuleSet(BaseModel):
 
     version: Literal[1] = 1
     rules: list[Rule]
+    # Each stage's rules with their decisions, worked out once (``decide``).
+    _staged: dict[Stage, tuple[tuple[Rule, Decision], ...]] | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        _staged(self)
 
     @field_validator("rules")
     @classmethod
@@ -205,49 +215,115 @@ class Decision:
     loinc_codes: tuple[str, ...]
 
 
-def _holds(c: Conditions, f: FollowUpFacts) -> bool:
-    checks: list[bool] = []
-    if c.outcome is not None:
-        checks.append(f.outcome in c.outcome)
-    if c.claim_status is not None:
-        wanted = {ClaimStatus._value2member_map_.get(v) or claim_status(v) for v in c.claim_status}
-        checks.append(f.status in wanted)
-    if c.carc is not None:
-        checks.append(bool(f.carcs & set(c.carc)))
-    if c.rarc is not None:
-        checks.append(bool(f.rarcs & {r.upper() for r in c.rarc}))
-    if c.reason_text is not None:
+@dataclass(frozen=True, slots=True)
+class _CompiledConditions:
+    """A ``Conditions`` as the sets ``_holds`` compares with (None: no such condition)."""
+
+    outcome: frozenset[str] | None
+    claim_status: frozenset[ClaimStatus] | None
+    carc: frozenset[str] | None
+    rarc: frozenset[str] | None
+    reason_words: tuple[str, ...] | None
+    match: frozenset[str] | None
+    reconciliation: frozenset[str] | None
+    transaction: frozenset[str] | None
+    flag: frozenset[str] | None
+    status_category: frozenset[str] | None
+    status_code: frozenset[str] | None
+
+    @classmethod
+    def of(cls, c: Conditions) -> _CompiledConditions:
+        def of_set(values: list[str] | None) -> frozenset[str] | None:
+            return None if values is None else frozenset(values)
+
+        return cls(
+            outcome=of_set(c.outcome),
+            claim_status=None
+            if c.claim_status is None
+            else frozenset(
+                ClaimStatus(v) if v in ClaimStatus._value2member_map_ else claim_status(v)
+                for v in c.claim_status
+            ),
+            carc=of_set(c.carc),
+            rarc=None if c.rarc is None else frozenset(r.upper() for r in c.rarc),
+            reason_words=None if c.reason_text is None else tuple(w.lower() for w in c.reason_text),
+            match=of_set(list(c.match) if c.match is not None else None),
+            reconciliation=of_set(list(c.reconciliation) if c.reconciliation is not None else None),
+            transaction=of_set(list(c.transaction) if c.transaction is not None else None),
+            flag=of_set(c.flag),
+            status_category=of_set(c.status_category),
+            status_code=of_set(c.status_code),
+        )
+
+
+def _compiled(c: Conditions) -> _CompiledConditions:
+    found = c._compiled
+    if found is None:
+        found = c._compiled = _CompiledConditions.of(c)
+    return found
+
+
+def _holds(conditions: Conditions, f: FollowUpFacts) -> bool:
+    """Every condition of ``conditions`` holds for ``f`` (each compiled once per rule set)."""
+    c = _compiled(conditions)
+    if c.outcome is not None and f.outcome not in c.outcome:
+        return False
+    if c.claim_status is not None and f.status not in c.claim_status:
+        return False
+    if c.carc is not None and not (f.carcs & c.carc):
+        return False
+    if c.rarc is not None and not (f.rarcs & c.rarc):
+        return False
+    if c.reason_words is not None:
         texts = [r.lower() for r in f.reasons]
-        checks.append(any(w.lower() in t for w in c.reason_text for t in texts))
-    if c.match is not None:
-        checks.append(f.match in c.match)
-    if c.reconciliation is not None:
-        checks.append(("balanced" if f.reconciled else "difference") in c.reconciliation)
-    if c.transaction is not None:
-        if f.transaction_balanced is None:
-            checks.append(False)
-        else:
-            checks.append(("balanced" if f.transaction_balanced else "difference") in c.transaction)
-    if c.flag is not None:
-        checks.append(bool(f.flags & set(c.flag)))
-    if c.status_category is not None:
-        checks.append(f.status_category in c.status_category)
-    if c.status_code is not None:
-        checks.append(bool(f.status_codes & set(c.status_code)))
-    return all(checks)
+        if not any(w in t for w in c.reason_words for t in texts):
+            return False
+    if c.match is not None and f.match not in c.match:
+        return False
+    if (
+        c.reconciliation is not None
+        and ("balanced" if f.reconciled else "difference") not in c.reconciliation
+    ):
+        return False
+    if c.transaction is not None and (
+        f.transaction_balanced is None
+        or ("balanced" if f.transaction_balanced else "difference") not in c.transaction
+    ):
+        return False
+    if c.flag is not None and not (f.flags & c.flag):
+        return False
+    if c.status_category is not None and f.status_category not in c.status_category:
+        return False
+    return c.status_code is None or bool(f.status_codes & c.status_code)
+
+
+def _staged(rules: RuleSet) -> dict[Stage, tuple[tuple[Rule, Decision], ...]]:
+    """The rules of each stage, in rule order, each with the decision it yields (worked out
+    once per rule set)."""
+    if rules._staged is not None:
+        return rules._staged
+    staged: dict[Stage, list[tuple[Rule, Decision]]] = {
+        "payment": [],
+        "transaction": [],
+        "status_answer": [],
+    }
+    for rule in rules.rules:
+        decision = Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc))
+        staged[rule.when.stage].append((rule, decision))
+    rules._staged = {stage: tuple(found) for stage, found in staged.items()}
+    return rules._staged
 
 
 def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
     """The decisions of every rule that fires, in rule order."""
     out: list[Decision] = []
-    for rule in rules.rules:
-        # Transaction rules are decided once the whole transaction has arrived, status-answer
-        # rules when a payer answers a status check, the others as each claim payment arrives.
-        if rule.when.stage != facts.stage:
-            continue
+    stage = facts.stage
+    # Transaction rules are decided once the whole transaction has arrived, status-answer
+    # rules when a payer answers a status check, the others as each claim payment arrives.
+    for rule, decision in _staged(rules)[stage]:
         if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
-            out.append(Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)))
-    if not out and facts.outcome == "denied" and facts.stage == "payment":
+            out.append(decision)
+    if not out and facts.outcome == "denied" and stage == "payment":
         codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
         out.append(
             Decision(
