@@ -85,11 +85,6 @@ class Conditions(BaseModel):
     flag: list[str] | None = None
     status_category: list[str] | None = None
     status_code: list[str] | None = None
-    # The conditions as sets, worked out once (``_holds`` compares with them).
-    _compiled: _CompiledConditions | None = PrivateAttr(default=None)
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._compiled = _CompiledConditions.of(self)
 
     @property
     def stage(self) -> Stage:
@@ -141,11 +136,11 @@ class RuleSet(BaseModel):
 
     version: Literal[1] = 1
     rules: list[Rule]
-    # Each stage's rules with their decisions, worked out once (``decide``).
-    _staged: dict[Stage, tuple[tuple[Rule, Decision], ...]] | None = PrivateAttr(default=None)
+    # Each stage's rules, compiled, with their decisions: worked out once (``decide``).
+    _staged: dict[Stage, tuple[_CompiledRule, ...]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
-        _staged(self)
+        self._staged = _stage(self.rules)
 
     @field_validator("rules")
     @classmethod
@@ -256,16 +251,15 @@ class _CompiledConditions:
         )
 
 
-def _compiled(c: Conditions) -> _CompiledConditions:
-    found = c._compiled
-    if found is None:
-        found = c._compiled = _CompiledConditions.of(c)
-    return found
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    when: _CompiledConditions
+    unless: _CompiledConditions | None
+    decision: Decision
 
 
-def _holds(conditions: Conditions, f: FollowUpFacts) -> bool:
-    """Every condition of ``conditions`` holds for ``f`` (each compiled once per rule set)."""
-    c = _compiled(conditions)
+def _holds(c: _CompiledConditions, f: FollowUpFacts) -> bool:
+    """Every condition of ``c`` holds for ``f``."""
     if c.outcome is not None and f.outcome not in c.outcome:
         return False
     if c.claim_status is not None and f.status not in c.claim_status:
@@ -297,21 +291,30 @@ def _holds(conditions: Conditions, f: FollowUpFacts) -> bool:
     return c.status_code is None or bool(f.status_codes & c.status_code)
 
 
-def _staged(rules: RuleSet) -> dict[Stage, tuple[tuple[Rule, Decision], ...]]:
-    """The rules of each stage, in rule order, each with the decision it yields (worked out
-    once per rule set)."""
-    if rules._staged is not None:
-        return rules._staged
-    staged: dict[Stage, list[tuple[Rule, Decision]]] = {
+def _stage(rules: Iterable[Rule]) -> dict[Stage, tuple[_CompiledRule, ...]]:
+    """The rules of each stage, in rule order, compiled, each with the decision it yields."""
+    staged: dict[Stage, list[_CompiledRule]] = {
         "payment": [],
         "transaction": [],
         "status_answer": [],
     }
-    for rule in rules.rules:
-        decision = Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc))
-        staged[rule.when.stage].append((rule, decision))
-    rules._staged = {stage: tuple(found) for stage, found in staged.items()}
-    return rules._staged
+    for rule in rules:
+        staged[rule.when.stage].append(
+            _CompiledRule(
+                when=_CompiledConditions.of(rule.when),
+                unless=_CompiledConditions.of(rule.unless) if rule.unless else None,
+                decision=Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)),
+            )
+        )
+    return {stage: tuple(found) for stage, found in staged.items()}
+
+
+def _staged(rules: RuleSet) -> dict[Stage, tuple[_CompiledRule, ...]]:
+    # Read straight from the model's private values: ``rules._staged`` would go through
+    # pydantic's ``__getattr__`` on every decision.
+    private: dict[str, Any] = rules.__pydantic_private__ or {}
+    staged: dict[Stage, tuple[_CompiledRule, ...]] | None = private.get("_staged")
+    return staged if staged else _stage(rules.rules)
 
 
 def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
@@ -320,9 +323,9 @@ def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
     stage = facts.stage
     # Transaction rules are decided once the whole transaction has arrived, status-answer
     # rules when a payer answers a status check, the others as each claim payment arrives.
-    for rule, decision in _staged(rules)[stage]:
+    for rule in _staged(rules)[stage]:
         if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
-            out.append(decision)
+            out.append(rule.decision)
     if not out and facts.outcome == "denied" and stage == "payment":
         codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
         out.append(
