@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from claimflow.settings import ConfigurationError
 from handlers.ledger.codes import ClaimStatus, carc_code, claim_status
@@ -136,6 +136,11 @@ class RuleSet(BaseModel):
 
     version: Literal[1] = 1
     rules: list[Rule]
+    # Each stage's rules, compiled, with their decisions: worked out once (``decide``).
+    _staged: dict[Stage, tuple[_CompiledRule, ...]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._staged = _stage(self.rules)
 
     @field_validator("rules")
     @classmethod
@@ -205,49 +210,123 @@ class Decision:
     loinc_codes: tuple[str, ...]
 
 
-def _holds(c: Conditions, f: FollowUpFacts) -> bool:
-    checks: list[bool] = []
-    if c.outcome is not None:
-        checks.append(f.outcome in c.outcome)
-    if c.claim_status is not None:
-        wanted = {ClaimStatus._value2member_map_.get(v) or claim_status(v) for v in c.claim_status}
-        checks.append(f.status in wanted)
-    if c.carc is not None:
-        checks.append(bool(f.carcs & set(c.carc)))
-    if c.rarc is not None:
-        checks.append(bool(f.rarcs & {r.upper() for r in c.rarc}))
-    if c.reason_text is not None:
+@dataclass(frozen=True, slots=True)
+class _CompiledConditions:
+    """A ``Conditions`` as the sets ``_holds`` compares with (None: no such condition)."""
+
+    outcome: frozenset[str] | None
+    claim_status: frozenset[ClaimStatus] | None
+    carc: frozenset[str] | None
+    rarc: frozenset[str] | None
+    reason_words: tuple[str, ...] | None
+    match: frozenset[str] | None
+    reconciliation: frozenset[str] | None
+    transaction: frozenset[str] | None
+    flag: frozenset[str] | None
+    status_category: frozenset[str] | None
+    status_code: frozenset[str] | None
+
+    @classmethod
+    def of(cls, c: Conditions) -> _CompiledConditions:
+        def of_set(values: list[str] | None) -> frozenset[str] | None:
+            return None if values is None else frozenset(values)
+
+        return cls(
+            outcome=of_set(c.outcome),
+            claim_status=None
+            if c.claim_status is None
+            else frozenset(
+                ClaimStatus(v) if v in ClaimStatus._value2member_map_ else claim_status(v)
+                for v in c.claim_status
+            ),
+            carc=of_set(c.carc),
+            rarc=None if c.rarc is None else frozenset(r.upper() for r in c.rarc),
+            reason_words=None if c.reason_text is None else tuple(w.lower() for w in c.reason_text),
+            match=of_set(list(c.match) if c.match is not None else None),
+            reconciliation=of_set(list(c.reconciliation) if c.reconciliation is not None else None),
+            transaction=of_set(list(c.transaction) if c.transaction is not None else None),
+            flag=of_set(c.flag),
+            status_category=of_set(c.status_category),
+            status_code=of_set(c.status_code),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    when: _CompiledConditions
+    unless: _CompiledConditions | None
+    decision: Decision
+
+
+def _holds(c: _CompiledConditions, f: FollowUpFacts) -> bool:
+    """Every condition of ``c`` holds for ``f``."""
+    if c.outcome is not None and f.outcome not in c.outcome:
+        return False
+    if c.claim_status is not None and f.status not in c.claim_status:
+        return False
+    if c.carc is not None and not (f.carcs & c.carc):
+        return False
+    if c.rarc is not None and not (f.rarcs & c.rarc):
+        return False
+    if c.reason_words is not None:
         texts = [r.lower() for r in f.reasons]
-        checks.append(any(w.lower() in t for w in c.reason_text for t in texts))
-    if c.match is not None:
-        checks.append(f.match in c.match)
-    if c.reconciliation is not None:
-        checks.append(("balanced" if f.reconciled else "difference") in c.reconciliation)
-    if c.transaction is not None:
-        if f.transaction_balanced is None:
-            checks.append(False)
-        else:
-            checks.append(("balanced" if f.transaction_balanced else "difference") in c.transaction)
-    if c.flag is not None:
-        checks.append(bool(f.flags & set(c.flag)))
-    if c.status_category is not None:
-        checks.append(f.status_category in c.status_category)
-    if c.status_code is not None:
-        checks.append(bool(f.status_codes & set(c.status_code)))
-    return all(checks)
+        if not any(w in t for w in c.reason_words for t in texts):
+            return False
+    if c.match is not None and f.match not in c.match:
+        return False
+    if (
+        c.reconciliation is not None
+        and ("balanced" if f.reconciled else "difference") not in c.reconciliation
+    ):
+        return False
+    if c.transaction is not None and (
+        f.transaction_balanced is None
+        or ("balanced" if f.transaction_balanced else "difference") not in c.transaction
+    ):
+        return False
+    if c.flag is not None and not (f.flags & c.flag):
+        return False
+    if c.status_category is not None and f.status_category not in c.status_category:
+        return False
+    return c.status_code is None or bool(f.status_codes & c.status_code)
+
+
+def _stage(rules: Iterable[Rule]) -> dict[Stage, tuple[_CompiledRule, ...]]:
+    """The rules of each stage, in rule order, compiled, each with the decision it yields."""
+    staged: dict[Stage, list[_CompiledRule]] = {
+        "payment": [],
+        "transaction": [],
+        "status_answer": [],
+    }
+    for rule in rules:
+        staged[rule.when.stage].append(
+            _CompiledRule(
+                when=_CompiledConditions.of(rule.when),
+                unless=_CompiledConditions.of(rule.unless) if rule.unless else None,
+                decision=Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)),
+            )
+        )
+    return {stage: tuple(found) for stage, found in staged.items()}
+
+
+def _staged(rules: RuleSet) -> dict[Stage, tuple[_CompiledRule, ...]]:
+    # Read straight from the model's private values: ``rules._staged`` would go through
+    # pydantic's ``__getattr__`` on every decision.
+    private: dict[str, Any] = rules.__pydantic_private__ or {}
+    staged: dict[Stage, tuple[_CompiledRule, ...]] | None = private.get("_staged")
+    return staged if staged else _stage(rules.rules)
 
 
 def decide(facts: FollowUpFacts, rules: RuleSet) -> list[Decision]:
     """The decisions of every rule that fires, in rule order."""
     out: list[Decision] = []
-    for rule in rules.rules:
-        # Transaction rules are decided once the whole transaction has arrived, status-answer
-        # rules when a payer answers a status check, the others as each claim payment arrives.
-        if rule.when.stage != facts.stage:
-            continue
+    stage = facts.stage
+    # Transaction rules are decided once the whole transaction has arrived, status-answer
+    # rules when a payer answers a status check, the others as each claim payment arrives.
+    for rule in _staged(rules)[stage]:
         if _holds(rule.when, facts) and not (rule.unless and _holds(rule.unless, facts)):
-            out.append(Decision(rule.action, rule.name, rule.reason, tuple(rule.loinc)))
-    if not out and facts.outcome == "denied" and facts.stage == "payment":
+            out.append(rule.decision)
+    if not out and facts.outcome == "denied" and stage == "payment":
         codes = ", ".join(sorted(facts.carcs | facts.rarcs)) or "no reason code"
         out.append(
             Decision(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -228,9 +229,29 @@ class LedgerHandler:
                 handled.update(await self._post_one_by_one(works, outcomes, messages))
                 break
         await self._relay.flush()
+        kinds: Counter[str] = Counter()
+        states: Counter[str] = Counter()
+        follow_ups = 0
         for index, fields in handled.items():
             self._metrics.posted(fields)
-            _log.info("ledger message handled", message_id=messages[index].message_id, **fields)
+            kinds[fields["kind"]] += 1
+            if "state" in fields:
+                states[fields["state"]] += 1
+                follow_ups += len(fields["follow_ups"])
+            _log.debug("ledger message handled", message_id=messages[index].message_id, **fields)
+        # One canonical line per batch (the per-message line above is at debug): counts only.
+        _log.info(
+            "ledger batch handled",
+            messages=len(messages),
+            handled=len(handled),
+            failed=sum(o is not None for o in outcomes),
+            kinds=dict(kinds),
+            states=dict(states),
+            follow_ups=follow_ups,
+            first_offset=messages[0].offset if messages else None,
+            last_offset=messages[-1].offset if messages else None,
+            partition=messages[0].partition if messages else None,
+        )
         return outcomes
 
     async def _post_together(self, works: dict[int, _Work]) -> dict[int, dict[str, Any]]:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, insert, inspect, literal, or_, select, text, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from handlers.ledger.matching import MIN_PREFIX_LENGTH, Candidate, normalise_key
 from handlers.ledger.tables import (
@@ -51,6 +52,8 @@ __all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal", "U
 
 CONTROL_NUMBER = "payer_control_number"
 STREAM_CHUNK = 1000
+CLAIM_MONEY_COLUMNS = ("paid_amount", "patient_responsibility", "adjusted_amount", "status")
+"""What posting changes on a claim (with ``updated_at``): written for a whole unit at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,21 @@ def _columns(row: Any) -> dict[str, Any]:
         for attr in inspect(type(row)).column_attrs
         if attr.key != "id"
     }
+
+
+_UPDATE_CLAIM_MONEY = text(
+    "UPDATE claims SET paid_amount = m.paid, patient_responsibility = m.patient, "
+    "adjusted_amount = m.adjusted, status = m.status, updated_at = m.updated "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:paid AS TEXT[]), CAST(:patient AS TEXT[]), "
+    "CAST(:adjusted AS TEXT[]), CAST(:status AS TEXT[]), CAST(:updated AS TIMESTAMPTZ[])) "
+    "AS m(id, paid, patient, adjusted, status, updated) WHERE claims.id = m.id"
+)
+"""PostgreSQL: the money of many claims in one statement (arrays, one per column)."""
+
+
+def _money_text(value: Decimal | None) -> str | None:
+    """An amount as ``MoneyText`` stores it."""
+    return None if value is None else format(value, "f")
 
 
 class LedgerUnit:
@@ -543,9 +561,41 @@ class LedgerUnit:
 
     async def flush(self) -> None:
         """Write everything the unit holds: ORM rows first, then timeline and outbox rows."""
+        await self._write_claim_money()
         await self.session.flush()
         receipts, payments = await self._pending.write(self.session)
         self._cache.written(receipts, payments)
+
+    async def _write_claim_money(self) -> None:
+        """PostgreSQL: the money of the claims the unit recomputed in ONE ``UPDATE ... FROM
+        unnest(...)`` (a chunk of claims, an array per column) instead of the session's UPDATE
+        per claim; the claims are then clean in the session (its flush has nothing left to
+        write for them). Claims with any other change, and SQLite, are left to the session."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        written = (*CLAIM_MONEY_COLUMNS, "updated_at")
+        changed = []
+        for claim in self._cache.locked.values():
+            state = inspect(claim)
+            if state.modified and state.persistent and set(state.committed_state) <= set(written):
+                changed.append(claim)
+        if len(changed) < 2:
+            return
+        for chunk in chunks(changed):
+            await self.session.execute(
+                _UPDATE_CLAIM_MONEY,
+                {
+                    "ids": [c.id for c in chunk],
+                    "paid": [_money_text(c.paid_amount) for c in chunk],
+                    "patient": [_money_text(c.patient_responsibility) for c in chunk],
+                    "adjusted": [_money_text(c.adjusted_amount) for c in chunk],
+                    "status": [c.status for c in chunk],
+                    "updated": [c.updated_at for c in chunk],
+                },
+            )
+        for claim in changed:
+            for name in written:
+                set_committed_value(claim, name, getattr(claim, name))
 
     # -- ledger rules (part 2) ----------------------------------------------------------
     # Keyed queries only (by claim id, by content key, by claim key / folded name), so that a

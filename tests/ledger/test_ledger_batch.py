@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
 
 from claimflow.settings import DatabaseSettings, Settings
 from handlers.ledger.handler import LedgerHandler
@@ -95,6 +97,29 @@ async def test_a_batch_posts_every_claim_payment_once_in_one_go(
     assert await ledger.count(Claim, Claim.status == "paid_in_full") == 40
     assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
     assert await ledger.count(OutboxMessage) == 41  # a result per payment, one per transaction
+
+
+async def test_a_batch_logs_one_line_of_counts_and_each_message_only_at_debug(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    numbers = [f"LOGS-{i:03d}" for i in range(6)]
+    await _add_claims(ledger, handler, numbers[:5])
+    inbound = _inbound(handler._topics, _split("batch-logs", numbers))
+    structlog.reset_defaults()
+
+    with capture_logs() as logs:
+        assert await handler.handle_batch(inbound) == [None] * 6
+
+    [line] = [e for e in logs if e["event"] == "ledger batch handled"]
+    assert line["log_level"] == "info"
+    assert (line["messages"], line["handled"], line["failed"]) == (6, 6, 0)
+    assert line["kinds"] == {"claim_payment": 6}
+    assert line["states"]["applied"] == 5  # the sixth has no claim on file
+    assert sum(line["states"].values()) == 6
+    each = [e for e in logs if e["event"] == "ledger message handled"]
+    assert len(each) == 6
+    assert {e["log_level"] for e in each} == {"debug"}
 
 
 async def test_a_message_that_fails_is_taken_out_and_the_rest_of_its_batch_is_posted(
