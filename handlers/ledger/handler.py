@@ -11,7 +11,8 @@ their original ids. A background flush also publishes what ``claimflow claims im
 
 The runtime hands the ledger a partition's queued messages at once (``handle_batch``): they
 are posted in ONE transaction, in offset order, after their keys were loaded in a few
-set-based queries (``LedgerUnit.prefetch``). A message that fails is taken out and the rest
+set-based queries (``LedgerUnit.prefetch``); their deliveries' claims are counted when the
+batch has been posted (``check_deferred_delivery``). A message that fails is taken out and the rest
 posted again without it (its later messages of the same claim are held back with it, so
 per-claim order holds); its outcome goes back to the runtime, which retries it alone. When a
 failure cannot be pinned on one message (the commit itself), each message gets a unit of its
@@ -45,6 +46,7 @@ from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger, LedgerUnit
+from handlers.ledger.transactions import check_deferred_delivery
 from handlers.runtime import (
     HandlerContext,
     InboundMessage,
@@ -258,6 +260,7 @@ class LedgerHandler:
         assert self._ledger is not None
         handled: dict[int, dict[str, Any]] = {}
         async with self._ledger.unit() as unit:
+            unit.defer_delivery_counts()  # the deliveries' rows locked at the end only
             await unit.prefetch(
                 w.model
                 for w in works.values()
@@ -268,6 +271,19 @@ class LedgerHandler:
                     handled[index] = await self._apply_traced(unit, work)
                 except Exception as exc:
                     raise _MessageFailedError(index, exc) from exc
+            at = {
+                w.model.message_id: i
+                for i, w in works.items()
+                if isinstance(w.model, ClaimPaymentMessage)
+            }
+            for counted in unit.deferred_counts():
+                try:
+                    await check_deferred_delivery(unit, self._poster, counted)
+                except Exception as exc:
+                    # Pinned on the delivery's last claim here, which would have counted last
+                    # and checked it; if an earlier one is to blame, committing the messages
+                    # before it fails too and each message gets a unit of its own.
+                    raise _MessageFailedError(at[counted.last.message_id], exc) from exc
         return handled
 
     async def _post_one_by_one(
