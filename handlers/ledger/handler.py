@@ -276,7 +276,10 @@ class LedgerHandler:
                 for i, w in works.items()
                 if isinstance(w.model, ClaimPaymentMessage)
             }
-            for counted in unit.deferred_counts():
+            counts = unit.deferred_counts()
+            if counts:
+                await unit.flush()  # the batch's rows first: the delivery rows' locks are last
+            for counted in counts:
                 try:
                     await check_deferred_delivery(unit, self._poster, counted)
                 except Exception as exc:
