@@ -12,7 +12,7 @@ their original ids. A background flush also publishes what ``claimflow claims im
 The runtime hands the ledger a partition's queued messages at once (``handle_batch``): they
 are posted in ONE transaction, in offset order, after their keys were loaded in a few
 set-based queries (``LedgerUnit.prefetch``); their deliveries' claims are counted when the
-batch has been posted (``check_deferred_delivery``). A message that fails is taken out and the rest
+batch has been posted (``count_deferred``). A message that fails is taken out and the rest
 posted again without it (its later messages of the same claim are held back with it, so
 per-claim order holds); its outcome goes back to the runtime, which retries it alone. When a
 failure cannot be pinned on one message (the commit itself), each message gets a unit of its
@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
-from claimflow.tracing import consumer_span, current_span_link
+from claimflow.tracing import consumer_span, current_span_link, within_span
 from handlers.ledger.database import create_engine, ensure_schema
 from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.intake import NewClaim
@@ -46,7 +46,7 @@ from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger, LedgerUnit
-from handlers.ledger.transactions import check_deferred_delivery
+from handlers.ledger.transactions import check_transactions, count_deferred
 from handlers.runtime import (
     HandlerContext,
     InboundMessage,
@@ -266,9 +266,10 @@ class LedgerHandler:
                 for w in works.values()
                 if isinstance(w.model, ClaimPaymentMessage | ClaimSubmissionMessage)
             )
+            spans: dict[int, Any] = {}
             for index, work in works.items():
                 try:
-                    handled[index] = await self._apply_traced(unit, work)
+                    handled[index] = await self._apply_traced(unit, work, spans, index)
                 except Exception as exc:
                     raise _MessageFailedError(index, exc) from exc
             at = {
@@ -280,13 +281,20 @@ class LedgerHandler:
             if counts:
                 await unit.flush()  # the batch's rows first: the delivery rows' locks are last
             for counted in counts:
+                last = at[counted.last.message_id]
                 try:
-                    await check_deferred_delivery(unit, self._poster, counted)
+                    # Counted in the trace of the delivery's first claim of the batch and
+                    # checked in its last one's, as when each claim counted itself.
+                    with within_span(spans.get(at[counted.first.message_id])):
+                        was_last = await count_deferred(unit, counted)
+                    if was_last:
+                        with within_span(spans.get(last)):
+                            await check_transactions(unit, self._poster, counted.last)
                 except Exception as exc:
                     # Pinned on the delivery's last claim here, which would have counted last
                     # and checked it; if an earlier one is to blame, committing the messages
                     # before it fails too and each message gets a unit of its own.
-                    raise _MessageFailedError(at[counted.last.message_id], exc) from exc
+                    raise _MessageFailedError(last, exc) from exc
         return handled
 
     async def _post_one_by_one(
@@ -331,9 +339,16 @@ class LedgerHandler:
         else:
             yield
 
-    async def _apply_traced(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
+    async def _apply_traced(
+        self,
+        unit: LedgerUnit,
+        work: _Work,
+        spans: dict[int, Any] | None = None,
+        index: int = 0,
+    ) -> dict[str, Any]:
         """``_apply`` for one message of a batch, in a span of the message's own trace (linked
-        to the batch's ``receive`` span): its queries and outbox messages belong to it."""
+        to the batch's ``receive`` span): its queries and outbox messages belong to it. The
+        span is kept in ``spans`` (under ``index``) when tracing is on."""
         message = work.message
         with consumer_span(
             message.topic,
@@ -342,7 +357,9 @@ class LedgerHandler:
             offset=message.offset,
             links=current_span_link(),
             attributes={"claimflow.handler": self.name},
-        ):
+        ) as span:
+            if spans is not None and span is not None:
+                spans[index] = span
             return await self._apply(unit, work)
 
     async def _apply(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:

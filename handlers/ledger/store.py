@@ -96,6 +96,7 @@ class TransactionTotal:
 class DeferredCount:
     """The claims of one delivery that a unit posted, to be counted when it ends."""
 
+    first: ClaimPaymentMessage
     last: ClaimPaymentMessage
     claims: int = 1
 
@@ -384,7 +385,7 @@ class LedgerUnit:
         """A claim of a delivery, counted when the unit ends (``defer_delivery_counts``)."""
         found = self._deferred.get(message.delivery.log_id)
         if found is None:
-            self._deferred[message.delivery.log_id] = DeferredCount(message)
+            self._deferred[message.delivery.log_id] = DeferredCount(message, message)
         else:
             found.last = message
             found.claims += 1

@@ -9,7 +9,7 @@ handed to the follow-up rules that have a ``transaction`` condition. A delivery 
 were all duplicates of earlier ones is not checked again.
 
 A unit that posts a poll's worth of claims (the handler's batch path) counts them per delivery
-when it ends, in one step (``check_deferred_delivery``): the delivery's row is locked from then
+when it ends, in one step (``count_deferred``): the delivery's row is locked from then
 to the commit only, not from its first claim in the unit, so that partitions and replicas
 posting other claims of the delivery run side by side. The unit whose count passes the
 delivery's number of claims checks it, as the claim that counts last does otherwise.
@@ -37,7 +37,7 @@ from router.messages import ClaimPaymentMessage
 from router.redox import TransactionHeader
 from router.topics import TopicSet
 
-__all__ = ["TransactionPoster", "check_deferred_delivery", "check_delivery"]
+__all__ = ["TransactionPoster", "check_delivery", "check_transactions", "count_deferred"]
 
 
 class TransactionPoster(Protocol):
@@ -61,7 +61,7 @@ async def check_delivery(
     """Check the delivery's transactions if ``message`` was its last claim; their differences.
 
     In a unit that counts deliveries when it ends (``LedgerUnit.defer_delivery_counts``) the
-    claim is only noted here, and ``check_deferred_delivery`` counts and checks."""
+    claim is only noted here; ``count_deferred`` counts and ``check_transactions`` checks."""
     if unit.defers_delivery_counts:
         unit.count_later(message)
         return ()
@@ -71,17 +71,20 @@ async def check_delivery(
     return await _check(unit, poster, message)
 
 
-async def check_deferred_delivery(
-    unit: LedgerUnit, poster: TransactionPoster, counted: DeferredCount
-) -> tuple[Difference, ...]:
-    """Count a unit's claims of one delivery at once; check its transactions if they were its
-    last claims (the count went past the delivery's claims while adding them), as
-    ``check_delivery`` does for the claim that counts last."""
+async def count_deferred(unit: LedgerUnit, counted: DeferredCount) -> bool:
+    """Count a unit's claims of one delivery at once: were they its last claims (the count
+    went past the delivery's number of claims while adding them)? Then the unit checks the
+    delivery (``check_transactions``), as the claim that counts last does otherwise."""
     message = counted.last
     claims = message.position.claims_in_batch
     after = await unit.count_delivery(message.delivery.log_id, claims, by=counted.claims)
-    if not after - counted.claims < claims <= after:
-        return ()
+    return after - counted.claims < claims <= after
+
+
+async def check_transactions(
+    unit: LedgerUnit, poster: TransactionPoster, message: ClaimPaymentMessage
+) -> tuple[Difference, ...]:
+    """Check every transaction of ``message``'s delivery, whose last claims are counted."""
     return await _check(unit, poster, message)
 
 
