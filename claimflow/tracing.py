@@ -79,6 +79,7 @@ __all__ = [
     "shutdown_tracing",
     "trace_headers",
     "tracing_enabled",
+    "within_span",
 ]
 
 TRACEPARENT = "traceparent"
@@ -577,6 +578,18 @@ def internal_span(
         attributes=attributes,
     ) as span:
         yield span
+
+
+@contextlib.contextmanager
+def within_span(span: Span | None) -> Iterator[None]:
+    """Continue in ``span``, ended or not (nothing when it is None): what starts here is its
+    child, and the headers written here carry its trace (work done for a message after its
+    own span, such as a batch's end for its last message)."""
+    if span is None:
+        yield
+        return
+    with trace.use_span(span, end_on_exit=False):
+        yield
 
 
 def current_span_link() -> list[Link]:

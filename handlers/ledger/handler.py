@@ -11,7 +11,8 @@ their original ids. A background flush also publishes what ``claimflow claims im
 
 The runtime hands the ledger a partition's queued messages at once (``handle_batch``): they
 are posted in ONE transaction, in offset order, after their keys were loaded in a few
-set-based queries (``LedgerUnit.prefetch``). A message that fails is taken out and the rest
+set-based queries (``LedgerUnit.prefetch``); their deliveries' claims are counted when the
+batch has been posted (``count_deferred``). A message that fails is taken out and the rest
 posted again without it (its later messages of the same claim are held back with it, so
 per-claim order holds); its outcome goes back to the runtime, which retries it alone. When a
 failure cannot be pinned on one message (the commit itself), each message gets a unit of its
@@ -36,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow.settings import Settings
-from claimflow.tracing import consumer_span, current_span_link
+from claimflow.tracing import consumer_span, current_span_link, within_span
 from handlers.ledger.database import create_engine, ensure_schema
 from handlers.ledger.followup_rules import load_rules
 from handlers.ledger.intake import NewClaim
@@ -45,6 +46,7 @@ from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
 from handlers.ledger.store import ClaimLedger, LedgerUnit
+from handlers.ledger.transactions import check_transactions, count_deferred
 from handlers.runtime import (
     HandlerContext,
     InboundMessage,
@@ -258,16 +260,41 @@ class LedgerHandler:
         assert self._ledger is not None
         handled: dict[int, dict[str, Any]] = {}
         async with self._ledger.unit() as unit:
+            unit.defer_delivery_counts()  # the deliveries' rows locked at the end only
             await unit.prefetch(
                 w.model
                 for w in works.values()
                 if isinstance(w.model, ClaimPaymentMessage | ClaimSubmissionMessage)
             )
+            spans: dict[int, Any] = {}
             for index, work in works.items():
                 try:
-                    handled[index] = await self._apply_traced(unit, work)
+                    handled[index] = await self._apply_traced(unit, work, spans, index)
                 except Exception as exc:
                     raise _MessageFailedError(index, exc) from exc
+            at = {
+                w.model.message_id: i
+                for i, w in works.items()
+                if isinstance(w.model, ClaimPaymentMessage)
+            }
+            counts = unit.deferred_counts()
+            if counts:
+                await unit.flush()  # the batch's rows first: the delivery rows' locks are last
+            for counted in counts:
+                last = at[counted.last.message_id]
+                try:
+                    # Counted in the trace of the delivery's first claim of the batch and
+                    # checked in its last one's, as when each claim counted itself.
+                    with within_span(spans.get(at[counted.first.message_id])):
+                        was_last = await count_deferred(unit, counted)
+                    if was_last:
+                        with within_span(spans.get(last)):
+                            await check_transactions(unit, self._poster, counted.last)
+                except Exception as exc:
+                    # Pinned on the delivery's last claim here, which would have counted last
+                    # and checked it; if an earlier one is to blame, committing the messages
+                    # before it fails too and each message gets a unit of its own.
+                    raise _MessageFailedError(last, exc) from exc
         return handled
 
     async def _post_one_by_one(
@@ -312,9 +339,16 @@ class LedgerHandler:
         else:
             yield
 
-    async def _apply_traced(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:
+    async def _apply_traced(
+        self,
+        unit: LedgerUnit,
+        work: _Work,
+        spans: dict[int, Any] | None = None,
+        index: int = 0,
+    ) -> dict[str, Any]:
         """``_apply`` for one message of a batch, in a span of the message's own trace (linked
-        to the batch's ``receive`` span): its queries and outbox messages belong to it."""
+        to the batch's ``receive`` span): its queries and outbox messages belong to it. The
+        span is kept in ``spans`` (under ``index``) when tracing is on."""
         message = work.message
         with consumer_span(
             message.topic,
@@ -323,7 +357,9 @@ class LedgerHandler:
             offset=message.offset,
             links=current_span_link(),
             attributes={"claimflow.handler": self.name},
-        ):
+        ) as span:
+            if spans is not None and span is not None:
+                spans[index] = span
             return await self._apply(unit, work)
 
     async def _apply(self, unit: LedgerUnit, work: _Work) -> dict[str, Any]:

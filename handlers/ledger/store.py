@@ -48,7 +48,14 @@ from handlers.ledger.unit_cache import (
 )
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
-__all__ = ["CONTROL_NUMBER", "ClaimLedger", "LedgerUnit", "TransactionTotal", "UnsentMessage"]
+__all__ = [
+    "CONTROL_NUMBER",
+    "ClaimLedger",
+    "DeferredCount",
+    "LedgerUnit",
+    "TransactionTotal",
+    "UnsentMessage",
+]
 
 CONTROL_NUMBER = "payer_control_number"
 STREAM_CHUNK = 1000
@@ -83,6 +90,15 @@ class TransactionTotal:
         self.paid += paid
         self.claims += 1
         self.duplicates += duplicate
+
+
+@dataclass(slots=True)
+class DeferredCount:
+    """The claims of one delivery that a unit posted, to be counted when it ends."""
+
+    first: ClaimPaymentMessage
+    last: ClaimPaymentMessage
+    claims: int = 1
 
 
 def _candidate(claim: Claim) -> Candidate:
@@ -147,6 +163,8 @@ class LedgerUnit:
         # flush per message (``posted_payments``).
         self._reserved_applied_ids: list[int] = []
         self._payloads: dict[str, str] = {}
+        self._deferring = False
+        self._deferred: dict[str, DeferredCount] = {}
 
     async def prefetch(
         self, messages: Iterable[ClaimPaymentMessage | ClaimSubmissionMessage]
@@ -340,8 +358,8 @@ class LedgerUnit:
             .limit(1)
         )
 
-    async def count_delivery(self, delivery_id: str, claims_in_batch: int) -> int:
-        """Count one more claim of a delivery; the row lock orders concurrent counters.
+    async def count_delivery(self, delivery_id: str, claims_in_batch: int, by: int = 1) -> int:
+        """Count ``by`` more claims of a delivery; the row lock orders concurrent counters.
 
         The delivery's row is made if missing and locked once per unit; the count is written
         when the unit flushes.
@@ -349,8 +367,34 @@ class LedgerUnit:
         delivery = self._deliveries.get(delivery_id)
         if delivery is None:
             delivery = await self._lock_delivery(delivery_id, claims_in_batch)
-        delivery.received += 1
+        delivery.received += by
         return delivery.received
+
+    def defer_delivery_counts(self) -> None:
+        """Count the claims of each delivery when the unit ends (``deferred_counts``) instead
+        of as each is posted: the delivery's row is then locked from the end of the unit to
+        its commit only, so that units posting other claims of the same delivery (other
+        partitions, other replicas) are not held up for the whole of this one."""
+        self._deferring = True
+
+    @property
+    def defers_delivery_counts(self) -> bool:
+        return self._deferring
+
+    def count_later(self, message: ClaimPaymentMessage) -> None:
+        """A claim of a delivery, counted when the unit ends (``defer_delivery_counts``)."""
+        found = self._deferred.get(message.delivery.log_id)
+        if found is None:
+            self._deferred[message.delivery.log_id] = DeferredCount(message, message)
+        else:
+            found.last = message
+            found.claims += 1
+
+    def deferred_counts(self) -> list[DeferredCount]:
+        """The deliveries counted later, in delivery id order (the order their rows are
+        locked in, whatever unit locks them); forgotten once handed out."""
+        found, self._deferred = self._deferred, {}
+        return [found[d] for d in sorted(found)]
 
     async def _lock_delivery(self, delivery_id: str, claims_in_batch: int) -> Delivery:
         dialect = self.session.get_bind().dialect.name

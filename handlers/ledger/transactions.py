@@ -8,6 +8,12 @@ payments. A difference is flagged, published, written on each matched claim's ti
 handed to the follow-up rules that have a ``transaction`` condition. A delivery whose claims
 were all duplicates of earlier ones is not checked again.
 
+A unit that posts a poll's worth of claims (the handler's batch path) counts them per delivery
+when it ends, in one step (``count_deferred``): the delivery's row is locked from then
+to the commit only, not from its first claim in the unit, so that partitions and replicas
+posting other claims of the delivery run side by side. The unit whose count passes the
+delivery's number of claims checks it, as the claim that counts last does otherwise.
+
 The sums are streamed from the receipts a chunk of narrow rows at a time
 (``LedgerUnit.delivery_totals``), and the claims of an unbalanced transaction a chunk at a
 time: a delivery of 100,000 claims is never held in memory at once.
@@ -24,14 +30,14 @@ from handlers.ledger.followup_rules import Decision
 from handlers.ledger.messages import TransactionReconciliationResult, difference_items, money
 from handlers.ledger.outbox import enqueue
 from handlers.ledger.reconciliation import Difference, reconcile_transaction
-from handlers.ledger.store import LedgerUnit
+from handlers.ledger.store import DeferredCount, LedgerUnit
 from handlers.ledger.tables import Claim, TransactionResult
 from handlers.runtime.message import derive_message_id
 from router.messages import ClaimPaymentMessage
 from router.redox import TransactionHeader
 from router.topics import TopicSet
 
-__all__ = ["TransactionPoster", "check_delivery"]
+__all__ = ["TransactionPoster", "check_delivery", "check_transactions", "count_deferred"]
 
 
 class TransactionPoster(Protocol):
@@ -52,11 +58,40 @@ class TransactionPoster(Protocol):
 async def check_delivery(
     unit: LedgerUnit, poster: TransactionPoster, message: ClaimPaymentMessage
 ) -> tuple[Difference, ...]:
-    """Check the delivery's transactions if ``message`` was its last claim; their differences."""
-    delivery = message.delivery.log_id
-    counted = await unit.count_delivery(delivery, message.position.claims_in_batch)
+    """Check the delivery's transactions if ``message`` was its last claim; their differences.
+
+    In a unit that counts deliveries when it ends (``LedgerUnit.defer_delivery_counts``) the
+    claim is only noted here; ``count_deferred`` counts and ``check_transactions`` checks."""
+    if unit.defers_delivery_counts:
+        unit.count_later(message)
+        return ()
+    counted = await unit.count_delivery(message.delivery.log_id, message.position.claims_in_batch)
     if counted != message.position.claims_in_batch:
         return ()
+    return await _check(unit, poster, message)
+
+
+async def count_deferred(unit: LedgerUnit, counted: DeferredCount) -> bool:
+    """Count a unit's claims of one delivery at once: were they its last claims (the count
+    went past the delivery's number of claims while adding them)? Then the unit checks the
+    delivery (``check_transactions``), as the claim that counts last does otherwise."""
+    message = counted.last
+    claims = message.position.claims_in_batch
+    after = await unit.count_delivery(message.delivery.log_id, claims, by=counted.claims)
+    return after - counted.claims < claims <= after
+
+
+async def check_transactions(
+    unit: LedgerUnit, poster: TransactionPoster, message: ClaimPaymentMessage
+) -> tuple[Difference, ...]:
+    """Check every transaction of ``message``'s delivery, whose last claims are counted."""
+    return await _check(unit, poster, message)
+
+
+async def _check(
+    unit: LedgerUnit, poster: TransactionPoster, message: ClaimPaymentMessage
+) -> tuple[Difference, ...]:
+    delivery = message.delivery.log_id
     totals = await unit.delivery_totals(delivery)
     if all(t.duplicates == t.claims for t in totals):
         return ()

@@ -17,8 +17,10 @@ from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import (
     AppliedPayment,
     Claim,
+    FollowUp,
     OutboxMessage,
     PaymentReceipt,
+    TimelineEvent,
     TransactionResult,
 )
 from handlers.runtime import InboundMessage, PoisonMessageError, TransientError
@@ -120,6 +122,33 @@ async def test_a_batch_logs_one_line_of_counts_and_each_message_only_at_debug(
     each = [e for e in logs if e["event"] == "ledger message handled"]
     assert len(each) == 6
     assert {e["log_level"] for e in each} == {"debug"}
+
+
+async def test_a_delivery_split_over_batches_is_checked_once_by_the_batch_that_counts_last(
+    handler: LedgerHandler, ledger_engine: AsyncEngine
+) -> None:
+    ledger = ClaimLedger(ledger_engine)
+    numbers = [f"SPLIT-{i:03d}" for i in range(9)]
+    await _add_claims(ledger, handler, numbers)
+    payload = batch("split-delivery", *(claim(n) for n in numbers), total="1.00")
+    split = split_payment_batch(PaymentBatch.model_validate(payload), log_id="split-delivery")
+    # Two partitions' polls (as two replicas would get them), each counted when it ends.
+    first, second = _inbound(handler._topics, split[:4]), _inbound(handler._topics, split[4:])
+
+    assert await handler.handle_batch(first) == [None] * 4
+    assert await ledger.count(TransactionResult) == 0  # five claims still to come
+    assert await handler.handle_batch(second) == [None] * 5
+    assert await handler.handle_batch(first) == [None] * 4  # redelivered: nothing counted
+
+    assert await ledger.count(TransactionResult) == 1
+    assert await ledger.count(TransactionResult, TransactionResult.balanced.is_(False)) == 1
+    # The unbalanced transaction is on every matched claim's timeline and goes to the rules.
+    line = (
+        "transaction tx-split-delivery: total 1.00 differs from the sum of its 9 claim payments "
+        "720.00"
+    )
+    assert await ledger.count(TimelineEvent, TimelineEvent.summary == line) == 9
+    assert await ledger.count(FollowUp, FollowUp.rule == "transaction-total-differs") == 9
 
 
 async def test_a_message_that_fails_is_taken_out_and_the_rest_of_its_batch_is_posted(

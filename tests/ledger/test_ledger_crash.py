@@ -40,7 +40,9 @@ from tests.ledger.kafka_support import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-CLAIMS = 300
+CLAIMS = 1500
+"""Several polls' worth (a poll is at most 500 records): the batches of the first poll commit
+together, and the kill lands after them, before the last poll's."""
 
 
 def _denied(number: str) -> dict[str, Any]:
