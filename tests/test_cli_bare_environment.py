@@ -88,7 +88,7 @@ CASES: dict[str, Case] = {
         "cannot open the ledger database",
     ),
     "dev up": Case(("--port", TAKEN, "--kafka-port", TAKEN), ExitCode.USAGE, "already in use"),
-    "traces serve": Case(("--port", TAKEN), ExitCode.USAGE, "permission denied"),
+    "traces serve": Case(("--port", TAKEN), ExitCode.USAGE, "already in use"),
     "traces show": Case((), ExitCode.OK, ""),  # prints "no spans in ..." on stdout
 }
 
