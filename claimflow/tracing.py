@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, overload
@@ -54,7 +55,6 @@ from opentelemetry.trace import (
     SpanKind,
     Status,
     StatusCode,
-    TraceFlags,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -325,13 +325,13 @@ def _sampled_out_root() -> bytes | None:
     sampler, ids = _provider.sampler, _provider.id_generator
     if not isinstance(sampler, ParentBasedRatio) or not isinstance(ids, DecidedTraceIds):
         return None
-    trace_id = ids.generate_trace_id()
+    # Ids as the SDK's RandomIdGenerator draws them (0 is the invalid id), two calls fewer.
+    trace_id = random.getrandbits(128) or 1
     if sampler.samples_root(trace_id):
         ids.preset_trace_id(trace_id)
         return None
-    # The flags the SDK gives a trace sampled out: not sampled, and a random trace id.
-    flags = TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else TraceFlags.DEFAULT
-    return f"00-{trace_id:032x}-{ids.generate_span_id():016x}-{flags:02x}".encode()
+    # The flags the SDK gives a trace sampled out: not sampled (01 clear), a random id (02).
+    return f"00-{trace_id:032x}-{random.getrandbits(64) or 1:016x}-02".encode()
 
 
 def _sampled_out_by_parent(parent: Context | None) -> Span | None:
@@ -525,7 +525,10 @@ def consumer_span(
         yield span
 
 
-@contextlib.contextmanager
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+_NO_SPAN_SAMPLED_OUT = contextlib.nullcontext(trace.INVALID_SPAN)
+
+
 def producer_span(
     topic: str,
     headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None = None,
@@ -533,18 +536,37 @@ def producer_span(
     operation: str = "publish",
     parent_from_headers: bool = False,
     attributes: Mapping[str, str | int] | None = None,
-) -> Iterator[Span | None]:
+) -> contextlib.AbstractContextManager[Span | None]:
     """A PRODUCER span for a message written to ``topic``; inject its context into the message.
 
     With ``parent_from_headers``, a message that already carries a ``traceparent`` (an outbox
     message, stored with the context of the message that caused it) continues that trace.
+    ``None`` when tracing is off; a non-recording span in a request sampled out (no span: its
+    headers say "not sampled"), without building a context manager for it.
     """
     if _provider is None:
-        yield None
-        return
+        return _NO_SPAN
     if not parent_from_headers and _SAMPLED_OUT.get() is not None:
-        yield trace.INVALID_SPAN  # a request sampled out: no span, its headers say so
-        return
+        return _NO_SPAN_SAMPLED_OUT
+    return _producer_span(
+        topic,
+        headers,
+        operation=operation,
+        parent_from_headers=parent_from_headers,
+        attributes=attributes,
+    )
+
+
+@contextlib.contextmanager
+def _producer_span(
+    topic: str,
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None,
+    *,
+    operation: str,
+    parent_from_headers: bool,
+    attributes: Mapping[str, str | int] | None,
+) -> Iterator[Span | None]:
+    assert _provider is not None
     parent = extract_trace_context(headers) if parent_from_headers else None
     if (dropped := _sampled_out_by_parent(parent)) is not None:
         with _without_span(parent, dropped) as span:
