@@ -353,8 +353,8 @@ class TracingSettings(BaseModel):
         le=1.0,
         description=(
             "The share of Redox deliveries traced, decided where the trace starts and followed "
-            "by every role (parent-based). 0.01 keeps the receiver's tracing overhead under 10% "
-            "of its CPU (docs/performance.md); 1 traces every delivery. OTEL_TRACES_SAMPLER, "
+            "by every role (parent-based). At 0.01 tracing adds about 10% to the receiver's CPU "
+            "per request (docs/performance.md); 1 traces every delivery. OTEL_TRACES_SAMPLER, "
             "when set, wins."
         ),
     )

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,13 +51,10 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import (
     Link,
-    NonRecordingSpan,
     Span,
-    SpanContext,
     SpanKind,
     Status,
     StatusCode,
-    TraceFlags,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -93,6 +92,10 @@ _URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target"})
 _EVENT_ATTRIBUTES = frozenset({"exception.type", "exception.escaped"})
 
 _provider: TracerProvider | None = None
+# The ``traceparent`` of the HTTP request being served when its new trace was sampled out: set
+# only by the SERVER-span middleware, around a request that makes no span. The messages that
+# request writes carry it (trace_headers), so that no role downstream traces the delivery.
+_SAMPLED_OUT: ContextVar[bytes | None] = ContextVar("claimflow_sampled_out", default=None)
 
 
 class _PhiSafeExporter(SpanExporter):
@@ -252,8 +255,10 @@ class _ServerSpans:
     request on top of its span (attribute and metric collection, wrapped ``send``) — more than
     the whole overhead budget of the receiver (docs/performance.md). This one records what a
     trace needs and nothing that could hold PHI: method, route, status. Health probes and
-    scrapes get no span. A request whose trace is sampled out gets no span either, only the
-    "not sampled" context (:func:`_sampled_out_context`), so it costs next to nothing.
+    scrapes get no span. A request whose trace is sampled out gets no span either: a new
+    trace's decision is made first (:func:`_sampled_out_root`), and then the request only
+    carries the ``traceparent`` that says "not sampled" for the messages it writes, without
+    any OpenTelemetry object; so it costs next to nothing.
     """
 
     def __init__(self, app: Any, routes: frozenset[str]) -> None:
@@ -271,13 +276,20 @@ class _ServerSpans:
             if name in (b"traceparent", b"tracestate")
         }
         parent = _PROPAGATOR.extract(carrier) if carrier else None
-        sampled_out = _sampled_out_context(parent)
-        if sampled_out is not None:
-            token = otel_context.attach(sampled_out)
+        if parent is not None and trace.get_current_span(parent).get_span_context().is_valid:
+            if _sampled_out_by_parent(parent) is not None:  # Redox's own trace, sampled out
+                token = otel_context.attach(parent)
+                try:
+                    await self._app(scope, receive, send)
+                finally:
+                    otel_context.detach(token)
+                return
+        elif (sampled_out := _sampled_out_root()) is not None:
+            reset = _SAMPLED_OUT.set(sampled_out)
             try:
                 await self._app(scope, receive, send)
             finally:
-                otel_context.detach(token)
+                _SAMPLED_OUT.reset(reset)
             return
         method = scope.get("method", "")
         route = path if path in self._routes else None
@@ -302,31 +314,25 @@ class _ServerSpans:
             await self._app(scope, receive, send_status)
 
 
-def _sampled_out_context(parent: Context | None) -> Context | None:
-    """The context of a request whose trace is sampled out, or ``None`` to trace the request.
+def _sampled_out_root() -> bytes | None:
+    """The ``traceparent`` of a new trace that is sampled out, or ``None`` to trace it.
 
-    Decided as the provider's sampler would (:class:`ParentBasedRatio`): an incoming
-    ``traceparent`` decides; else a new trace id, sampled by ratio. A sampled root's trace id is
-    handed to the SDK (:class:`DecidedTraceIds`), so that its span is the one decided on. With
-    any other sampler, ``None``: every request takes the SDK's path.
+    Decided as the provider's sampler would (:class:`ParentBasedRatio`): a new trace id,
+    sampled by ratio. A sampled trace's id is handed to the SDK (:class:`DecidedTraceIds`), so
+    that its span is the one decided on. With any other sampler, ``None``: every request takes
+    the SDK's path.
     """
     assert _provider is not None
     sampler, ids = _provider.sampler, _provider.id_generator
     if not isinstance(sampler, ParentBasedRatio) or not isinstance(ids, DecidedTraceIds):
         return None
-    if parent is not None:
-        incoming = trace.get_current_span(parent).get_span_context()
-        if incoming.is_valid:
-            return None if incoming.trace_flags.sampled else parent
-    trace_id = ids.generate_trace_id()
+    # Ids as the SDK's RandomIdGenerator draws them (0 is the invalid id), two calls fewer.
+    trace_id = random.getrandbits(128) or 1
     if sampler.samples_root(trace_id):
         ids.preset_trace_id(trace_id)
         return None
-    flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0)
-    span = NonRecordingSpan(
-        SpanContext(trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags)
-    )
-    return trace.set_span_in_context(span, parent)
+    # The flags the SDK gives a trace sampled out: not sampled (01 clear), a random id (02).
+    return f"00-{trace_id:032x}-{random.getrandbits(64) or 1:016x}-02".encode()
 
 
 def _sampled_out_by_parent(parent: Context | None) -> Span | None:
@@ -375,6 +381,9 @@ def trace_headers() -> dict[str, bytes]:
     """``traceparent`` (and ``tracestate``) of the current span; empty when there is none."""
     if _provider is None:
         return {}
+    sampled_out = _SAMPLED_OUT.get()
+    if sampled_out is not None:
+        return {TRACEPARENT: sampled_out}
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return {name: value.encode() for name, value in carrier.items()}
@@ -517,7 +526,10 @@ def consumer_span(
         yield span
 
 
-@contextlib.contextmanager
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+_NO_SPAN_SAMPLED_OUT = contextlib.nullcontext(trace.INVALID_SPAN)
+
+
 def producer_span(
     topic: str,
     headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None = None,
@@ -525,15 +537,37 @@ def producer_span(
     operation: str = "publish",
     parent_from_headers: bool = False,
     attributes: Mapping[str, str | int] | None = None,
-) -> Iterator[Span | None]:
+) -> contextlib.AbstractContextManager[Span | None]:
     """A PRODUCER span for a message written to ``topic``; inject its context into the message.
 
     With ``parent_from_headers``, a message that already carries a ``traceparent`` (an outbox
     message, stored with the context of the message that caused it) continues that trace.
+    ``None`` when tracing is off; a non-recording span in a request sampled out (no span: its
+    headers say "not sampled"), without building a context manager for it.
     """
     if _provider is None:
-        yield None
-        return
+        return _NO_SPAN
+    if not parent_from_headers and _SAMPLED_OUT.get() is not None:
+        return _NO_SPAN_SAMPLED_OUT
+    return _producer_span(
+        topic,
+        headers,
+        operation=operation,
+        parent_from_headers=parent_from_headers,
+        attributes=attributes,
+    )
+
+
+@contextlib.contextmanager
+def _producer_span(
+    topic: str,
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes | None]] | None,
+    *,
+    operation: str,
+    parent_from_headers: bool,
+    attributes: Mapping[str, str | int] | None,
+) -> Iterator[Span | None]:
+    assert _provider is not None
     parent = extract_trace_context(headers) if parent_from_headers else None
     if (dropped := _sampled_out_by_parent(parent)) is not None:
         with _without_span(parent, dropped) as span:
