@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +199,11 @@ def _server(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 
 def run() -> int:
+    return run_with_broker(_run_servers)
+
+
+def run_with_broker(run_servers: Callable[[KafkaBroker, Path], int]) -> int:
+    """Run ``run_servers`` against a private broker (topics made) in a scratch folder."""
     oha_path()  # fail before starting anything
     with tempfile.TemporaryDirectory(prefix="claimflow-bench-") as tmp:
         root = Path(tmp)
@@ -206,7 +211,7 @@ def run() -> int:
         broker.start()
         try:
             asyncio.run(ensure_topics(broker.bootstrap_servers))
-            return _run_servers(broker, root)
+            return run_servers(broker, root)
         finally:
             broker.stop()
 

@@ -22,11 +22,9 @@ production default adds at most 10%.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import sys
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -35,14 +33,12 @@ from benchmarks.bench_receiver import (
     WARMUP_SECONDS,
     Result,
     _bodies,
-    _Broker,
     _oha,
     _server,
     _wait_ready,
-    oha_path,
+    run_with_broker,
 )
 from claimflow.devstack.kafka import KafkaBroker, free_port
-from router.topic_admin import ensure_topics
 
 ROUNDS = 4
 PHASE_SECONDS = 8
@@ -61,16 +57,7 @@ CONFIGURATIONS: dict[str, str | None] = {
 
 
 def run() -> int:
-    oha_path()  # fail before starting anything
-    with tempfile.TemporaryDirectory(prefix="claimflow-bench-") as tmp:
-        root = Path(tmp)
-        broker = _Broker(state_dir=root / "kafka", port=free_port(), controller_port=free_port())
-        broker.start()
-        try:
-            asyncio.run(ensure_topics(broker.bootstrap_servers))
-            return _run_servers(broker, root)
-        finally:
-            broker.stop()
+    return run_with_broker(_run_servers)
 
 
 def _environment(broker: KafkaBroker, sink_port: int, name: str) -> dict[str, str]:
