@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.wait import WebDriverWait
@@ -32,7 +33,15 @@ IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def wait(driver: webdriver.Chrome, seconds: float = 20) -> WebDriverWait[webdriver.Chrome]:
-    return WebDriverWait(driver, seconds)
+    """Wait for a condition on the page, riding out a page that is being replaced.
+
+    A click on a link or a form's button starts a navigation, and a condition checked while the
+    old document is torn down can find an element and then lose it (Chromium reports "Node with
+    given id does not belong to the document", a stale element, or no such element). Each is a
+    moment of the navigation, not an answer, so the wait checks again; a condition that never
+    holds still ends in a TimeoutException after ``seconds``.
+    """
+    return WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,))
 
 
 def sign_in(driver: webdriver.Chrome, worklist: RunningWorklist, subject: str) -> None:
