@@ -45,6 +45,7 @@ from handlers.ledger.unit_cache import (
     ReceiptRow,
     UnitCache,
     chunks,
+    one_of,
 )
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
 
@@ -132,6 +133,12 @@ _UPDATE_CLAIM_MONEY = text(
     "AS m(id, paid, patient, adjusted, status, updated) WHERE claims.id = m.id"
 )
 """PostgreSQL: the money of many claims in one statement (arrays, one per column)."""
+
+_SQLITE_UPDATE_CLAIM_MONEY = (
+    "UPDATE claims SET paid_amount = ?, patient_responsibility = ?, adjusted_amount = ?, "
+    "status = ?, updated_at = ? WHERE id = ?"
+)
+"""SQLite: the money of one claim, for the driver's ``executemany``."""
 
 
 def _money_text(value: Decimal | None) -> str | None:
@@ -611,12 +618,11 @@ class LedgerUnit:
         self._cache.written(receipts, payments)
 
     async def _write_claim_money(self) -> None:
-        """PostgreSQL: the money of the claims the unit recomputed in ONE ``UPDATE ... FROM
-        unnest(...)`` (a chunk of claims, an array per column) instead of the session's UPDATE
-        per claim; the claims are then clean in the session (its flush has nothing left to
-        write for them). Claims with any other change, and SQLite, are left to the session."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
+        """The money of the claims the unit recomputed, written for the whole unit at once
+        instead of the session's UPDATE per claim: on PostgreSQL ONE ``UPDATE ... FROM
+        unnest(...)`` per chunk (an array per column), on SQLite one ``executemany`` of the
+        driver. The claims are then clean in the session (its flush has nothing left to write
+        for them). Claims with any other change are left to the session."""
         written = (*CLAIM_MONEY_COLUMNS, "updated_at")
         changed = []
         for claim in self._cache.locked.values():
@@ -625,18 +631,44 @@ class LedgerUnit:
                 changed.append(claim)
         if len(changed) < 2:
             return
-        for chunk in chunks(changed):
-            await self.session.execute(
-                _UPDATE_CLAIM_MONEY,
-                {
-                    "ids": [c.id for c in chunk],
-                    "paid": [_money_text(c.paid_amount) for c in chunk],
-                    "patient": [_money_text(c.patient_responsibility) for c in chunk],
-                    "adjusted": [_money_text(c.adjusted_amount) for c in chunk],
-                    "status": [c.status for c in chunk],
-                    "updated": [c.updated_at for c in chunk],
-                },
-            )
+        connection = await self.session.connection()
+        dialect = connection.dialect
+        if dialect.name == "postgresql":
+            for chunk in chunks(changed):
+                await self.session.execute(
+                    _UPDATE_CLAIM_MONEY,
+                    {
+                        "ids": [c.id for c in chunk],
+                        "paid": [_money_text(c.paid_amount) for c in chunk],
+                        "patient": [_money_text(c.patient_responsibility) for c in chunk],
+                        "adjusted": [_money_text(c.adjusted_amount) for c in chunk],
+                        "status": [c.status for c in chunk],
+                        "updated": [c.updated_at for c in chunk],
+                    },
+                )
+        else:
+            stamp = Claim.__table__.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+            assert stamp is not None
+            stamps: dict[datetime, Any] = {}
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection  # aiosqlite's, in the unit's transaction
+            for chunk in chunks(changed):
+                await driver.executemany(
+                    _SQLITE_UPDATE_CLAIM_MONEY,
+                    [
+                        (
+                            _money_text(c.paid_amount),
+                            _money_text(c.patient_responsibility),
+                            _money_text(c.adjusted_amount),
+                            c.status,
+                            stamps[c.updated_at]
+                            if c.updated_at in stamps
+                            else stamps.setdefault(c.updated_at, stamp(c.updated_at)),
+                            c.id,
+                        )
+                        for c in chunk
+                    ],
+                )
         for claim in changed:
             for name in written:
                 set_committed_value(claim, name, getattr(claim, name))
@@ -762,7 +794,9 @@ class LedgerUnit:
         if not message_ids:
             return []
         rows = await self.session.scalars(
-            select(PaymentReceipt).where(PaymentReceipt.message_id.in_(list(message_ids)))
+            select(PaymentReceipt).where(
+                one_of(self.session, PaymentReceipt.message_id, message_ids)
+            )
         )
         return list(rows)
 
@@ -843,7 +877,7 @@ class ClaimLedger:
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(list(ids)))
+                .where(one_of(session, OutboxMessage.id, ids))
                 .values(sent_at=at or utcnow())
             )
 

@@ -16,6 +16,7 @@ collects them and writes each table with one multi-row ``INSERT``.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.ledger.tables import (
@@ -35,6 +37,7 @@ from handlers.ledger.tables import (
     ParkedPayment,
     PaymentReceipt,
     TimelineEvent,
+    UTCDateTime,
     utcnow,
 )
 
@@ -47,6 +50,7 @@ __all__ = [
     "ReceiptRow",
     "UnitCache",
     "chunks",
+    "one_of",
 ]
 
 CHUNK = 500
@@ -56,6 +60,15 @@ CHUNK = 500
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``: one parameter, so the
+    statement is compiled and prepared once whatever the number of values (an ``IN`` list is
+    rendered and prepared again for each length)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 @dataclass(slots=True, eq=False)
@@ -190,12 +203,12 @@ class UnitCache:
         """Fill the cache for these keys: a handful of queries, whatever their number."""
         for ids in chunks(sorted(set(message_ids) - self.receipt_ids)):
             for receipt in await session.scalars(
-                select(PaymentReceipt).where(PaymentReceipt.message_id.in_(ids))
+                select(PaymentReceipt).where(one_of(session, PaymentReceipt.message_id, ids))
             ):
                 self.receipts[receipt.message_id] = receipt
             self.receipt_ids.update(ids)
             for parked in await session.scalars(
-                select(ParkedPayment).where(ParkedPayment.message_id.in_(ids))
+                select(ParkedPayment).where(one_of(session, ParkedPayment.message_id, ids))
             ):
                 self.parked[parked.message_id] = parked
             self.parked_ids.update(ids)
@@ -205,7 +218,8 @@ class UnitCache:
         for prints in chunks(sorted(set(fingerprints) - self.fingerprint_keys)):
             for receipt in await session.scalars(
                 select(PaymentReceipt).where(
-                    PaymentReceipt.fingerprint.in_(prints), PaymentReceipt.state != "duplicate"
+                    one_of(session, PaymentReceipt.fingerprint, prints),
+                    PaymentReceipt.state != "duplicate",
                 )
             ):
                 self.originals.setdefault(receipt.fingerprint, receipt)
@@ -213,7 +227,10 @@ class UnitCache:
         # Claims in id order, so that concurrent units lock them in one order.
         for keys in chunks(sorted(set(claim_keys) - self.claim_keys)):
             for claim in await session.scalars(
-                select(Claim).where(Claim.claim_key.in_(keys)).order_by(Claim.id).with_for_update()
+                select(Claim)
+                .where(one_of(session, Claim.claim_key, keys))
+                .order_by(Claim.id)
+                .with_for_update()
             ):
                 self.claims_by_key[claim.claim_key].append(claim)
                 self._claim_loaded(claim)
@@ -222,7 +239,10 @@ class UnitCache:
             identified = await session.execute(
                 select(Claim, ClaimIdentifier.value_key)
                 .join(ClaimIdentifier, ClaimIdentifier.claim_id == Claim.id)
-                .where(ClaimIdentifier.kind == control_kind, ClaimIdentifier.value_key.in_(keys))
+                .where(
+                    ClaimIdentifier.kind == control_kind,
+                    one_of(session, ClaimIdentifier.value_key, keys),
+                )
                 .order_by(Claim.id)
                 .with_for_update(of=Claim)
             )
@@ -233,7 +253,9 @@ class UnitCache:
         # The follow-ups of the locked claims: the only claims a unit decides follow-ups for.
         for ids in chunks(sorted(set(self.locked) - self.follow_up_claims)):
             self.follow_ups.update(
-                await session.scalars(select(FollowUp.command_id).where(FollowUp.claim_id.in_(ids)))
+                await session.scalars(
+                    select(FollowUp.command_id).where(one_of(session, FollowUp.claim_id, ids))
+                )
             )
             self.follow_up_claims.update(ids)
         # ... and the payments posted to them (a claim's money is recomputed from them).
@@ -242,13 +264,13 @@ class UnitCache:
                 self.applied[claim_id] = []
             for row in await session.scalars(
                 select(AppliedPayment)
-                .where(AppliedPayment.claim_id.in_(ids))
+                .where(one_of(session, AppliedPayment.claim_id, ids))
                 .order_by(AppliedPayment.id)
             ):
                 self.applied[row.claim_id].append(row)
         for numbers in chunks(sorted(set(claim_numbers) - self.claim_numbers)):
             for claim in await session.scalars(
-                select(Claim).where(Claim.claim_number.in_(numbers))
+                select(Claim).where(one_of(session, Claim.claim_number, numbers))
             ):
                 self.claims_by_number[claim.claim_number] = claim
             self.claim_numbers.update(numbers)
@@ -308,7 +330,9 @@ class PendingRows:
         ids = list(outbox)
         for chunk in chunks(ids):
             known = await session.scalars(
-                select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(chunk))
+                select(OutboxMessage.message_id).where(
+                    one_of(session, OutboxMessage.message_id, chunk)
+                )
             )
             for message_id in known:
                 outbox.pop(message_id, None)
@@ -320,42 +344,71 @@ class PendingRows:
 
 
 async def _insert(session: AsyncSession, table: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Rows of an ORM class's table in multi-row INSERTs, straight through Core (the ORM's
-    bulk path would look at every row again); rows with the same columns go together.
+    """Rows of an ORM class's table, written in bulk; rows with the same columns go together.
 
-    On PostgreSQL they go in one ``COPY`` per group instead (``_copy``)."""
+    Each value is made by its column type's bind processor, exactly as an INSERT through
+    SQLAlchemy would send it (money as its text, JSON as its text, UTC times), a column at a
+    time (``_driver_values``); then PostgreSQL takes them in one binary ``COPY`` per group and
+    SQLite in one ``executemany`` per chunk, both on the unit's own connection (so in its
+    transaction). SQLAlchemy's own multi-row INSERT would build and process every row's
+    parameters again, a dict at a time."""
     if not rows:
         return
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_columns.setdefault(tuple(row), []).append(row)
-    if session.get_bind().dialect.name == "postgresql":
-        for columns, same in by_columns.items():
-            await _copy(session, table, columns, same)
-        return
-    statement = insert(table.__table__)
-    for same in by_columns.values():
-        for chunk in chunks(same):
-            await session.execute(statement, list(chunk))
-
-
-async def _copy(
-    session: AsyncSession, table: type[Any], columns: tuple[str, ...], rows: list[dict[str, Any]]
-) -> None:
-    """PostgreSQL: rows in one binary ``COPY`` on the unit's own connection (so in its
-    transaction), each value made by its column type's bind processor, exactly as an INSERT
-    through SQLAlchemy would send it (money as its text, JSON as its text, UTC times)."""
     connection = await session.connection()
-    dialect = connection.dialect
-    sql_table = table.__table__
-    processors = [
-        sql_table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
-    values: list[list[Any]] = []
-    for name, process in zip(columns, processors, strict=True):
-        column = [row[name] for row in rows]
-        values.append(column if process is None else [process(v) for v in column])
-    records = list(zip(*values, strict=True))
     raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # asyncpg's Connection, inside the unit's transaction
-    await driver.copy_records_to_table(sql_table.name, records=records, columns=list(columns))
+    driver: Any = raw.driver_connection  # asyncpg's or aiosqlite's Connection
+    sql_table = table.__table__
+    postgres = connection.dialect.name == "postgresql"
+    for given, same in by_columns.items():
+        columns, records = _driver_values(connection.dialect, sql_table, given, same)
+        if postgres:
+            await driver.copy_records_to_table(
+                sql_table.name, records=records, columns=list(columns)
+            )
+            continue
+        statement = _insert_sql(connection.dialect, sql_table, columns)
+        for chunk in chunks(records):
+            await driver.executemany(statement, chunk)
+
+
+@functools.cache
+def _insert_sql(dialect: Any, sql_table: Any, columns: tuple[str, ...]) -> str:
+    """The driver's own INSERT text for these columns (SQLite: ``?`` placeholders)."""
+    return str(insert(sql_table).compile(dialect=dialect, column_keys=list(columns)))
+
+
+def _driver_values(
+    dialect: Any, sql_table: Any, given: tuple[str, ...], rows: list[dict[str, Any]]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The rows as the database driver takes them, and their columns: the given ones, then
+    those left out that have a default (the column's own, as an INSERT would apply it; one
+    value for the group). Each column goes through its type's bind processor; a time column
+    once per distinct time (a poll's rows share them)."""
+    values: list[list[Any]] = []
+    columns: list[str] = []
+    for column in sql_table.c:  # in the table's order, as a compiled INSERT lists them
+        default = column.default
+        if column.name in given:
+            values.append([row[column.name] for row in rows])
+        elif default is not None and (default.is_scalar or default.is_callable):
+            value = default.arg(None) if default.is_callable else default.arg
+            values.append([value] * len(rows))
+        else:
+            continue
+        columns.append(column.name)
+    for index, name in enumerate(columns):
+        column_type = sql_table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            continue
+        if isinstance(column_type, UTCDateTime):
+            seen: dict[Any, Any] = {}
+            values[index] = [
+                seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values[index]
+            ]
+        else:
+            values[index] = [process(v) for v in values[index]]
+    return tuple(columns), list(zip(*values, strict=True))
