@@ -45,7 +45,7 @@ from handlers.ledger.metrics import REFRESH_SECONDS, LedgerMetrics
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.partner_results import record_partner_result
 from handlers.ledger.posting import Poster
-from handlers.ledger.store import ClaimLedger, LedgerUnit
+from handlers.ledger.store import ClaimLedger, LedgerUnit, UnsentMessage
 from handlers.ledger.transactions import check_transactions, count_deferred
 from handlers.runtime import (
     HandlerContext,
@@ -180,14 +180,14 @@ class LedgerHandler:
         work = self._parse(message)
         async with self._writing():
             try:
-                async with self._ledger.unit() as unit:
+                async with self._ledger.unit(publish_outbox=True) as unit:
                     fields = await self._apply(unit, work)
             except Exception as exc:
                 translated = _translate(exc)
                 if translated is exc:
                     raise
                 raise translated from exc
-        await self._relay.flush()
+        await self._relay.publish_written(unit.outbox_written)
         self._metrics.posted(fields)
         _log.info("ledger message handled", message_id=message.message_id, **fields)
 
@@ -206,31 +206,42 @@ class LedgerHandler:
                 outcomes[index] = exc
         handled: dict[int, dict[str, Any]] = {}
         isolated = 0
-        async with self._writing():
-            while works:
-                try:
-                    handled.update(await self._post_together(works))
-                    break
-                except _MessageFailedError as failed:
-                    # Commit what came before it: if that fails too, the failure was an
-                    # earlier message's (a row written late); else this message is the one.
-                    before = {i: w for i, w in works.items() if i < failed.index}
+        # The outbox messages of the units committed: published from memory below.
+        written: list[UnsentMessage] = []
+        try:
+            async with self._writing():
+                while works:
                     try:
-                        handled.update(await self._post_together(before) if before else {})
-                    except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
-                        handled.update(await self._post_one_by_one(works, outcomes, messages))
+                        handled.update(await self._post_together(works, written))
                         break
-                    for index in before:
-                        del works[index]
-                    self._take_out(failed, works, outcomes, messages)
-                    isolated += 1
-                    if isolated < MAX_ISOLATED:
-                        continue
-                except Exception:  # noqa: BLE001 - not one message's fault: one unit each
-                    _log.warning("ledger batch failed; posting its messages one by one")
-                handled.update(await self._post_one_by_one(works, outcomes, messages))
-                break
-        await self._relay.flush()
+                    except _MessageFailedError as failed:
+                        # Commit what came before it: if that fails too, the failure was an
+                        # earlier message's (a row written late); else this message is the one.
+                        before = {i: w for i, w in works.items() if i < failed.index}
+                        try:
+                            handled.update(
+                                await self._post_together(before, written) if before else {}
+                            )
+                        except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
+                            handled.update(
+                                await self._post_one_by_one(works, outcomes, messages, written)
+                            )
+                            break
+                        for index in before:
+                            del works[index]
+                        self._take_out(failed, works, outcomes, messages)
+                        isolated += 1
+                        if isolated < MAX_ISOLATED:
+                            continue
+                    except Exception:  # noqa: BLE001 - not one message's fault: one unit each
+                        _log.warning("ledger batch failed; posting its messages one by one")
+                    handled.update(await self._post_one_by_one(works, outcomes, messages, written))
+                    break
+        except BaseException:
+            # Committed, not published: the relay's next flush publishes them.
+            self._ledger.claimed_outbox.difference_update(m.message_id for m in written)
+            raise
+        await self._relay.publish_written(written)
         kinds: Counter[str] = Counter()
         states: Counter[str] = Counter()
         follow_ups = 0
@@ -256,10 +267,12 @@ class LedgerHandler:
         )
         return outcomes
 
-    async def _post_together(self, works: dict[int, _Work]) -> dict[int, dict[str, Any]]:
+    async def _post_together(
+        self, works: dict[int, _Work], written: list[UnsentMessage]
+    ) -> dict[int, dict[str, Any]]:
         assert self._ledger is not None
         handled: dict[int, dict[str, Any]] = {}
-        async with self._ledger.unit() as unit:
+        async with self._ledger.unit(publish_outbox=True) as unit:
             unit.defer_delivery_counts()  # the deliveries' rows locked at the end only
             await unit.prefetch(
                 w.model
@@ -295,6 +308,7 @@ class LedgerHandler:
                     # and checked it; if an earlier one is to blame, committing the messages
                     # before it fails too and each message gets a unit of its own.
                     raise _MessageFailedError(last, exc) from exc
+        written += unit.outbox_written
         return handled
 
     async def _post_one_by_one(
@@ -302,14 +316,16 @@ class LedgerHandler:
         works: dict[int, _Work],
         outcomes: list[BaseException | None],
         messages: Sequence[InboundMessage],
+        written: list[UnsentMessage],
     ) -> dict[int, dict[str, Any]]:
         assert self._ledger is not None
         handled: dict[int, dict[str, Any]] = {}
         while works:
             index, work = next(iter(works.items()))
             try:
-                async with self._ledger.unit() as unit:
+                async with self._ledger.unit(publish_outbox=True) as unit:
                     handled[index] = await self._apply_traced(unit, work)
+                written += unit.outbox_written
                 del works[index]
             except Exception as exc:  # noqa: BLE001 - reported to the runtime per message
                 self._take_out(_MessageFailedError(index, exc), works, outcomes, messages)

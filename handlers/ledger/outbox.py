@@ -9,6 +9,7 @@ which consumers drop; a crash before the commit leaves neither the change nor th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Sequence
 
 import structlog
 from pydantic import BaseModel
@@ -58,25 +59,60 @@ class OutboxRelay:
 
         A batch of rows is handed to the producer at once (in order: the producer keeps the
         order per partition) and awaited together; the rows acknowledged are marked sent even
-        when another failed, whose error is raised after.
+        when another failed, whose error is raised after. Messages that a unit of this process
+        is about to publish itself (``ClaimLedger.claimed_outbox``) are left to it.
         """
-        published = 0
         async with self._lock:
-            while rows := await self._ledger.unsent(self._batch):
-                outcomes = await asyncio.gather(
-                    *(self._publish(row) for row in rows), return_exceptions=True
-                )
-                sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if not outcome]
-                await self._ledger.mark_sent(sent)
-                published += len(sent)
-                failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-                if failed is not None:
-                    raise failed
-                if len(rows) < self._batch:
-                    break
+            return await self._flush_locked()
+
+    async def _flush_locked(self, *, own: Collection[str] = ()) -> int:
+        published = 0
+        while rows := await self._ledger.unsent(
+            self._batch, skip=self._ledger.claimed_outbox.difference(own)
+        ):
+            outcomes = await asyncio.gather(
+                *(self._publish(row) for row in rows), return_exceptions=True
+            )
+            sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if not outcome]
+            await self._ledger.mark_sent(sent)
+            published += len(sent)
+            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failed is not None:
+                raise failed
+            if len(rows) < self._batch:
+                break
         if published:
             _log.info("outbox flushed", published=published)
         return published
+
+    async def publish_written(self, messages: Sequence[UnsentMessage]) -> int:
+        """Publish the outbox messages a committed unit wrote (``unit(publish_outbox=True)``)
+        from memory, without reading them back, and mark them sent; the number published.
+
+        If older messages are still unsent (a publish failed earlier, or another process
+        stopped before its relay ran), everything is published oldest first instead, these
+        messages included, so that no message overtakes an older one. A message that failed
+        is given back to ``flush``, which publishes it later.
+        """
+        own = [m.message_id for m in messages]
+        try:
+            async with self._lock:
+                # Own messages included in the claimed ones: are OTHERS waiting?
+                if await self._ledger.unsent_besides(self._ledger.claimed_outbox):
+                    return await self._flush_locked(own=own)
+                if not messages:
+                    return 0
+                outcomes = await asyncio.gather(
+                    *(self._publish(m) for m in messages), return_exceptions=True
+                )
+                sent = [m.message_id for m, o in zip(messages, outcomes, strict=True) if not o]
+                await self._ledger.mark_sent_messages(sent)
+                failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if failed is not None:
+                    raise failed
+                return len(sent)
+        finally:
+            self._ledger.claimed_outbox.difference_update(own)
 
     async def _publish(self, row: UnsentMessage) -> None:
         await self._publisher.publish(

@@ -9,7 +9,7 @@ its rows in multi-row INSERTs (``handlers.ledger.unit_cache``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +73,7 @@ class UnsentMessage:
     key: str | None
     value: str
     headers: dict[str, str]
+    message_id: str
 
 
 @dataclass(slots=True)
@@ -154,8 +155,12 @@ class LedgerUnit:
     outbox messages are written when the unit flushes, each table in one multi-row INSERT.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, claimed: set[str] | None = None) -> None:
         self.session = session
+        # The outbox messages this unit wrote, when it publishes them itself after its commit
+        # (``claimed``: the ledger's set of such messages, which its relay's flush leaves out).
+        self._claimed = claimed
+        self.outbox_written: list[UnsentMessage] = []
         self._cache = UnitCache()
         self._pending = PendingRows()
         self._deliveries: dict[str, Delivery] = {}
@@ -614,8 +619,23 @@ class LedgerUnit:
         """Write everything the unit holds: ORM rows first, then timeline and outbox rows."""
         await self._write_claim_money()
         await self.session.flush()
-        receipts, payments = await self._pending.write(self.session)
+        receipts, payments, outbox = await self._pending.write(self.session)
         self._cache.written(receipts, payments)
+        if self._claimed is not None:
+            for row in outbox:
+                self._claimed.add(row["message_id"])
+                self.outbox_written.append(
+                    UnsentMessage(
+                        0, row["topic"], row["key"], row["value"], row["headers"], row["message_id"]
+                    )
+                )
+
+    def release_outbox(self) -> None:
+        """Give this unit's outbox messages back to the relay's flush (rolled back, or not
+        published by the unit's owner)."""
+        if self._claimed is not None:
+            self._claimed.difference_update(m.message_id for m in self.outbox_written)
+        self.outbox_written = []
 
     async def _write_claim_money(self) -> None:
         """The money of the claims the unit recomputed, written for the whole unit at once
@@ -809,14 +829,26 @@ class ClaimLedger:
         # No autoflush: a unit writes in a few batched flushes; code that must read its own
         # writes flushes first (LedgerUnit.flush).
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.claimed_outbox: set[str] = set()
+        """Outbox messages that units of this process wrote and publish themselves once
+        committed (``unit(publish_outbox=True)``): ``unsent`` callers leave them out."""
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[LedgerUnit]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._sessions() as session, session.begin():
-            unit = LedgerUnit(session)
-            yield unit
-            await unit.flush()
+    async def unit(self, *, publish_outbox: bool = False) -> AsyncIterator[LedgerUnit]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        With ``publish_outbox``, the caller publishes the unit's outbox messages after the
+        commit (``OutboxRelay.publish_written`` with ``unit.outbox_written``) instead of the
+        relay reading them back; until then they are in ``claimed_outbox``."""
+        async with self._sessions() as session:
+            unit = LedgerUnit(session, self.claimed_outbox if publish_outbox else None)
+            try:
+                async with session.begin():
+                    yield unit
+                    await unit.flush()
+            except BaseException:
+                unit.release_outbox()
+                raise
 
     async def find_claim(self, reference: str) -> Claim | None:
         """A claim by its claim number, its normalised number, or its ledger id."""
@@ -854,22 +886,38 @@ class ClaimLedger:
             )
             return list(events), list(payments), list(follow_ups), list(recs)
 
-    async def unsent(self, limit: int = 500) -> list[UnsentMessage]:
-        """The oldest unsent outbox messages (plain rows: no ORM objects to build)."""
+    async def unsent(self, limit: int = 500, *, skip: Collection[str] = ()) -> list[UnsentMessage]:
+        """The oldest unsent outbox messages but ``skip`` (plain rows: no ORM objects)."""
         async with self._sessions() as session:
-            rows = await session.execute(
+            query = (
                 select(
                     OutboxMessage.id,
                     OutboxMessage.topic,
                     OutboxMessage.key,
                     OutboxMessage.value,
                     OutboxMessage.headers,
+                    OutboxMessage.message_id,
                 )
                 .where(OutboxMessage.sent_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
+            if skip:
+                query = query.where(~one_of(session, OutboxMessage.message_id, list(skip)))
+            rows = await session.execute(query)
             return [UnsentMessage(*row) for row in rows]
+
+    async def unsent_besides(self, claimed: Collection[str]) -> bool:
+        """Whether an unsent outbox message other than ``claimed`` ones is waiting: a look at
+        the oldest ``len(claimed) + 1`` unsent message ids (no list of ids sent along)."""
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(OutboxMessage.message_id)
+                .where(OutboxMessage.sent_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(len(claimed) + 1)
+            )
+            return any(message_id not in claimed for message_id in found)
 
     async def mark_sent(self, ids: Sequence[int], at: datetime | None = None) -> None:
         if not ids:
@@ -880,6 +928,19 @@ class ClaimLedger:
                 .where(one_of(session, OutboxMessage.id, ids))
                 .values(sent_at=at or utcnow())
             )
+
+    async def mark_sent_messages(self, message_ids: Sequence[str]) -> None:
+        """Mark outbox messages sent by their message ids (one transaction)."""
+        if not message_ids:
+            return
+        at = utcnow()
+        async with self._sessions() as session, session.begin():
+            for chunk in chunks(message_ids):
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(one_of(session, OutboxMessage.message_id, chunk))
+                    .values(sent_at=at)
+                )
 
     async def count(self, table: type[Any], *where: Any) -> int:
         async with self._sessions() as session:

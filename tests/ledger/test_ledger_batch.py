@@ -97,8 +97,13 @@ async def test_a_batch_posts_every_claim_payment_once_in_one_go(
     assert await ledger.count(AppliedPayment) == 40
     assert await ledger.count(TransactionResult) == 1
     assert await ledger.count(Claim, Claim.status == "paid_in_full") == 40
-    assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
     assert await ledger.count(OutboxMessage) == 41  # a result per payment, one per transaction
+    assert await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
+    # Published from memory once each, when the batch committed (the redelivery: nothing).
+    publisher = handler._publisher
+    assert isinstance(publisher, RecordingPublisher)
+    assert len(publisher.published) == 41
+    assert len({message_id for _, message_id in publisher.published}) == 41
 
 
 async def test_a_batch_logs_one_line_of_counts_and_each_message_only_at_debug(
