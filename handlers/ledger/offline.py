@@ -16,6 +16,7 @@ in the ledger's outbox; the ledger handler publishes it when it runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from claimflow.progress import progress
 from handlers.ledger.posting import Poster, PostingResult
 from handlers.ledger.remittance_file import NOT_JSON, RemittanceFile, RemittanceFileError
 from handlers.ledger.store import ClaimLedger
+from handlers.ledger.transactions import check_transactions, count_deferred
 from router.messages import ClaimPaymentMessage
 
 __all__ = ["PostSummary", "check_files", "post_files"]
@@ -114,8 +116,22 @@ async def _post_chunk(
     if not chunk:
         return 0
     async with ledger.unit() as unit:
+        # As the handler's batch path: the delivery's claims counted once at the chunk's end
+        # (not a row lock and an UPDATE per claim), and its transactions checked then if the
+        # chunk brought its last claims.
+        unit.defer_delivery_counts()
         await unit.prefetch(chunk)
-        results = [await poster.post_payment(unit, message) for message in chunk]
-    for result in results:
+        results = {m.message_id: await poster.post_payment(unit, m) for m in chunk}
+        counts = unit.deferred_counts()
+        if counts:
+            await unit.flush()
+        for counted in counts:
+            if await count_deferred(unit, counted):
+                last = counted.last.message_id
+                differences = await check_transactions(unit, poster, counted.last)
+                results[last] = dataclasses.replace(
+                    results[last], transaction_differences=differences
+                )
+    for result in results.values():
         summary.add(result)
     return len(chunk)

@@ -198,3 +198,29 @@ async def test_claims_imported_after_their_payments_each_get_their_own_with_no_s
     assert await ledger.count(ParkedPayment, ParkedPayment.resolved_at.is_(None)) == 0
     assert await ledger.count(TimelineEvent, TimelineEvent.kind == "review") == 0
     assert await ledger.count(TimelineEvent, TimelineEvent.kind == "matched") == 2
+
+
+async def test_a_file_of_several_chunks_checks_its_transaction_once_at_the_end(
+    ledger_url: str, ledger: ClaimLedger, tmp_path: Path
+) -> None:
+    """1,100 claim payments (three transactions of posting): the delivery is counted a chunk
+    at a time, and its transaction checked once, when the last chunk brings its last claims;
+    a total 10.00 short of the payments is the one flagged result."""
+    numbers = [f"ONBOARD-{i:04d}" for i in range(1_100)]
+    claims_file = tmp_path / "claims.csv"
+    claims_file.write_text(
+        "claim_number,charged_amount\n" + "".join(f"{n},100.00\n" for n in numbers)
+    )
+    assert await import_claims(settings_for(ledger_url), claims_file, echo=lambda _: None) == 0
+    remittance = write(
+        tmp_path / "onboarding.json",
+        batch("onboarding-1", *(claim(n) for n in numbers), total="87990.00"),
+    )
+
+    assert await post(ledger_url, remittance) == [
+        "1 file(s): 1100 posted, 0 review, 0 parked, 0 duplicates, 0 already posted, 1 flagged"
+    ]
+    assert await ledger.count(AppliedPayment) == 1_100
+    assert await ledger.count(TransactionResult) == 1
+    result = await ledger.count(TransactionResult, TransactionResult.balanced.is_(False))
+    assert result == 1
