@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text
@@ -10,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handlers.ledger.posting import Poster, PostingResult
 from handlers.ledger.store import ClaimLedger
 from handlers.ledger.tables import Reconciliation, TransactionResult
+from handlers.runtime import TransientError
 from router.messages import ClaimPaymentMessage, split_payment_batch
 from router.redox import PaymentBatch
+from router.topics import HEADERS
 from tests.ledger.corpus import Batch, Case, Claims
 
 
@@ -86,3 +90,24 @@ async def allow_rows(engine: AsyncEngine, table: str) -> None:
         else:
             await connection.execute(text(f"DROP TRIGGER refuse_{table} ON {table}"))
             await connection.execute(text(f"DROP FUNCTION refuse_{table}()"))
+
+
+@dataclass
+class RecordingPublisher:
+    """Stands in for Kafka: what is published (topic, headers, value), in order; fails the
+    next ``fail_next`` publishes as a broker that does not acknowledge."""
+
+    fail_next: int = 0
+    sent: list[tuple[str, dict[str, bytes], bytes]] = field(default_factory=list)
+
+    async def publish(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
+    ) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientError("broker did not acknowledge")
+        self.sent.append((topic, dict(headers), value))
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [headers[HEADERS.MESSAGE_ID].decode() for _, headers, _ in self.sent]

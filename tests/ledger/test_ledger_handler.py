@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,22 +42,9 @@ from router.messages import (
 from router.redox import PaymentBatch, SubmissionTransactionHeader, SubmittedClaim
 from router.topics import HEADERS, TopicSet
 from tests.ledger.corpus import batch, claim
+from tests.ledger.support import RecordingPublisher
 
 TOPICS = TopicSet(lane="test")
-
-
-@dataclass
-class RecordingPublisher:
-    fail_next: int = 0
-    sent: list[tuple[str, dict[str, bytes], bytes]] = field(default_factory=list)
-
-    async def publish(
-        self, topic: str, *, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
-    ) -> None:
-        if self.fail_next:
-            self.fail_next -= 1
-            raise TransientError("broker did not acknowledge")
-        self.sent.append((topic, dict(headers), value))
 
 
 @pytest.fixture

@@ -3,30 +3,14 @@ the relay's own rounds, and never ahead of an older message still unsent."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger, LedgerUnit
 from handlers.ledger.tables import OutboxMessage
-
-
-class Recorder:
-    """Stands in for Kafka: the message ids published, in order; can fail the next ones."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.fail_next = 0
-
-    async def publish(
-        self, topic: str, *, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
-    ) -> None:
-        if self.fail_next:
-            self.fail_next -= 1
-            raise ConnectionError("broker unreachable")
-        self.ids.append(headers["claimflow-message-id"].decode())
+from handlers.runtime import TransientError
+from tests.ledger.support import RecordingPublisher
 
 
 async def _write(unit: LedgerUnit, *message_ids: str) -> None:
@@ -40,6 +24,18 @@ async def _write(unit: LedgerUnit, *message_ids: str) -> None:
         )
 
 
+async def _publish_failing_once(
+    ledger: ClaimLedger, relay: OutboxRelay, recorder: RecordingPublisher, message_id: str
+) -> None:
+    """A committed unit whose one message the broker does not acknowledge."""
+    async with ledger.unit(publish_outbox=True) as unit:
+        await _write(unit, message_id)
+    recorder.fail_next = 1
+    with pytest.raises(TransientError):
+        await relay.publish_written(unit.outbox_written)
+    assert ledger.claimed_outbox == set()  # the failed one is the relay's again
+
+
 async def _unsent(ledger: ClaimLedger) -> int:
     return await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None))
 
@@ -47,18 +43,18 @@ async def _unsent(ledger: ClaimLedger) -> int:
 async def test_a_committed_unit_is_published_once_from_memory(
     ledger_engine: AsyncEngine,
 ) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), Recorder()
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
     relay = OutboxRelay(ledger, recorder)
     async with ledger.unit(publish_outbox=True) as unit:
         await _write(unit, "m-1", "m-2")
     # Committed, not yet published: the relay's own round leaves them to the unit's owner.
     assert await relay.flush() == 0
     assert await relay.publish_written(unit.outbox_written) == 2
-    assert recorder.ids == ["m-1", "m-2"]
+    assert recorder.message_ids == ["m-1", "m-2"]
     assert await _unsent(ledger) == 0
     assert ledger.claimed_outbox == set()
     assert await relay.flush() == 0  # nothing to send again
-    assert recorder.ids == ["m-1", "m-2"]
+    assert recorder.message_ids == ["m-1", "m-2"]
 
 
 async def test_a_rolled_back_unit_leaves_nothing_claimed(ledger_engine: AsyncEngine) -> None:
@@ -81,18 +77,13 @@ async def test_a_rolled_back_unit_leaves_nothing_claimed(ledger_engine: AsyncEng
 
 
 async def test_an_older_unsent_message_goes_out_first(ledger_engine: AsyncEngine) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), Recorder()
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
     relay = OutboxRelay(ledger, recorder)
-    async with ledger.unit(publish_outbox=True) as first:
-        await _write(first, "old-1")
-    recorder.fail_next = 1
-    with pytest.raises(ConnectionError):
-        await relay.publish_written(first.outbox_written)
-    assert ledger.claimed_outbox == set()  # the failed one is the relay's again
+    await _publish_failing_once(ledger, relay, recorder, "old-1")
     async with ledger.unit(publish_outbox=True) as second:
         await _write(second, "new-1", "new-2")
     assert await relay.publish_written(second.outbox_written) == 3
-    assert recorder.ids == ["old-1", "new-1", "new-2"]  # the key's order kept
+    assert recorder.message_ids == ["old-1", "new-1", "new-2"]  # the key's order kept
     assert await _unsent(ledger) == 0
     assert ledger.claimed_outbox == set()
 
@@ -100,13 +91,9 @@ async def test_an_older_unsent_message_goes_out_first(ledger_engine: AsyncEngine
 async def test_a_retry_with_nothing_new_still_sends_what_a_failure_left(
     ledger_engine: AsyncEngine,
 ) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), Recorder()
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
     relay = OutboxRelay(ledger, recorder)
-    async with ledger.unit(publish_outbox=True) as unit:
-        await _write(unit, "m-1")
-    recorder.fail_next = 1
-    with pytest.raises(ConnectionError):
-        await relay.publish_written(unit.outbox_written)
+    await _publish_failing_once(ledger, relay, recorder, "m-1")
     assert await relay.publish_written([]) == 1  # a redelivery's unit writes nothing new
-    assert recorder.ids == ["m-1"]
+    assert recorder.message_ids == ["m-1"]
     assert await _unsent(ledger) == 0
