@@ -4,7 +4,7 @@ Every change happens inside one ``ClaimLedger.unit()``, a single database transa
 message's receipt (its idempotency record), its effects on claims and the outbox messages it
 causes commit together or not at all. A unit may hold one message or a poll's worth of them:
 ``LedgerUnit.prefetch`` loads a batch's keys in a few set-based queries and the unit writes
-its rows in multi-row INSERTs (``handlers.ledger.unit_cache``).
+its rows in bulk (``handlers.ledger.unit_cache``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from handlers.ledger.unit_cache import (
     ReceiptRow,
     UnitCache,
     chunks,
+    driver_value,
+    money_text,
     one_of,
 )
 from router.messages import ClaimPaymentMessage, ClaimSubmissionMessage
@@ -142,17 +144,12 @@ _SQLITE_UPDATE_CLAIM_MONEY = (
 """SQLite: the money of one claim, for the driver's ``executemany``."""
 
 
-def _money_text(value: Decimal | None) -> str | None:
-    """An amount as ``MoneyText`` stores it."""
-    return None if value is None else format(value, "f")
-
-
 class LedgerUnit:
     """One database transaction of the ledger; also the ``CandidateLookup`` of matching.
 
     ``prefetch`` loads the keys of a batch of messages in a few set-based queries; lookups of
     loaded keys (and of rows the unit added) are then answered from memory. Timeline rows and
-    outbox messages are written when the unit flushes, each table in one multi-row INSERT.
+    outbox messages are written when the unit flushes, each table in bulk.
     """
 
     def __init__(self, session: AsyncSession, claimed: set[str] | None = None) -> None:
@@ -659,17 +656,16 @@ class LedgerUnit:
                     _UPDATE_CLAIM_MONEY,
                     {
                         "ids": [c.id for c in chunk],
-                        "paid": [_money_text(c.paid_amount) for c in chunk],
-                        "patient": [_money_text(c.patient_responsibility) for c in chunk],
-                        "adjusted": [_money_text(c.adjusted_amount) for c in chunk],
+                        "paid": [money_text(c.paid_amount) for c in chunk],
+                        "patient": [money_text(c.patient_responsibility) for c in chunk],
+                        "adjusted": [money_text(c.adjusted_amount) for c in chunk],
                         "status": [c.status for c in chunk],
                         "updated": [c.updated_at for c in chunk],
                     },
                 )
         else:
-            stamp = Claim.__table__.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+            stamp = driver_value(dialect, Claim.__table__.c.updated_at.type)
             assert stamp is not None
-            stamps: dict[datetime, Any] = {}
             raw = await connection.get_raw_connection()
             driver: Any = raw.driver_connection  # aiosqlite's, in the unit's transaction
             for chunk in chunks(changed):
@@ -677,13 +673,11 @@ class LedgerUnit:
                     _SQLITE_UPDATE_CLAIM_MONEY,
                     [
                         (
-                            _money_text(c.paid_amount),
-                            _money_text(c.patient_responsibility),
-                            _money_text(c.adjusted_amount),
+                            money_text(c.paid_amount),
+                            money_text(c.patient_responsibility),
+                            money_text(c.adjusted_amount),
                             c.status,
-                            stamps[c.updated_at]
-                            if c.updated_at in stamps
-                            else stamps.setdefault(c.updated_at, stamp(c.updated_at)),
+                            stamp(c.updated_at),
                             c.id,
                         )
                         for c in chunk

@@ -11,7 +11,8 @@ database as before.
 
 Timeline rows, outbox messages, reconciliation results and remembered payer control numbers
 are not ORM objects: nothing reads them back before the unit flushes, so ``PendingRows``
-collects them and writes each table with one multi-row ``INSERT``.
+collects them and writes each table in bulk through the driver (``_insert``: a binary
+``COPY`` on PostgreSQL, ``executemany`` on SQLite).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ __all__ = [
     "ReceiptRow",
     "UnitCache",
     "chunks",
+    "driver_value",
+    "money_text",
     "one_of",
 ]
 
@@ -382,12 +385,12 @@ def _insert_sql(dialect: Any, sql_table: Any, columns: tuple[str, ...]) -> str:
     return str(insert(sql_table).compile(dialect=dialect, column_keys=list(columns)))
 
 
-def _processor(dialect: Any, column_type: Any) -> Callable[[Any], Any] | None:
+def driver_value(dialect: Any, column_type: Any) -> Callable[[Any], Any] | None:
     """The column type's bind processor, as SQLAlchemy would apply it; for the ledger's own
     money and time types the same result made directly (``tests/ledger/test_bulk_values.py``
     compares them): they are most of a poll's values."""
     if isinstance(column_type, MoneyText):
-        return _money_text
+        return money_text
     if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
         return _sqlite_utc_text
     if isinstance(column_type, UTCDateTime) and dialect.name == "postgresql":
@@ -395,7 +398,8 @@ def _processor(dialect: Any, column_type: Any) -> Callable[[Any], Any] | None:
     return column_type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
-def _money_text(value: Decimal | None) -> str | None:
+def money_text(value: Decimal | None) -> str | None:
+    """An amount as ``MoneyText`` stores it."""
     return None if value is None else format(value, "f")
 
 
@@ -434,7 +438,7 @@ def _driver_values(
             continue
         columns.append(column.name)
     for index, name in enumerate(columns):
-        process = _processor(dialect, sql_table.c[name].type)
+        process = driver_value(dialect, sql_table.c[name].type)
         if process is not None:
             values[index] = [process(v) for v in values[index]]
     return tuple(columns), list(zip(*values, strict=True))

@@ -1,4 +1,4 @@
-"""The ledger's bulk writes make money and time values themselves (``unit_cache._processor``):
+"""The ledger's bulk writes make money and time values themselves (``unit_cache.driver_value``):
 each must be exactly what SQLAlchemy's bind processor of the column would send."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from handlers.ledger.tables import MoneyText, UTCDateTime
-from handlers.ledger.unit_cache import _processor
+from handlers.ledger.unit_cache import driver_value
 
 DIALECTS = [sqlite.dialect(), postgresql.asyncpg.dialect()]  # type: ignore[no-untyped-call]
 
@@ -48,7 +48,7 @@ def _sqlalchemy(dialect: Any, column_type: Any) -> Any:
 def test_a_bulk_value_is_what_sqlalchemy_would_send(
     dialect: Any, column_type: Any, values: list[Any]
 ) -> None:
-    ours, theirs = _processor(dialect, column_type), _sqlalchemy(dialect, column_type)
+    ours, theirs = driver_value(dialect, column_type), _sqlalchemy(dialect, column_type)
     assert ours is not None
     for value in values:
         got, expected = ours(value), theirs(value)
