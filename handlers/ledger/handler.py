@@ -204,39 +204,11 @@ class LedgerHandler:
                 works[index] = self._parse(message)
             except PoisonMessageError as exc:
                 outcomes[index] = exc
-        handled: dict[int, dict[str, Any]] = {}
-        isolated = 0
         # The outbox messages of the units committed: published from memory below.
         written: list[UnsentMessage] = []
         try:
             async with self._writing():
-                while works:
-                    try:
-                        handled.update(await self._post_together(works, written))
-                        break
-                    except _MessageFailedError as failed:
-                        # Commit what came before it: if that fails too, the failure was an
-                        # earlier message's (a row written late); else this message is the one.
-                        before = {i: w for i, w in works.items() if i < failed.index}
-                        try:
-                            handled.update(
-                                await self._post_together(before, written) if before else {}
-                            )
-                        except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
-                            handled.update(
-                                await self._post_one_by_one(works, outcomes, messages, written)
-                            )
-                            break
-                        for index in before:
-                            del works[index]
-                        self._take_out(failed, works, outcomes, messages)
-                        isolated += 1
-                        if isolated < MAX_ISOLATED:
-                            continue
-                    except Exception:  # noqa: BLE001 - not one message's fault: one unit each
-                        _log.warning("ledger batch failed; posting its messages one by one")
-                    handled.update(await self._post_one_by_one(works, outcomes, messages, written))
-                    break
+                handled = await self._post_all(works, outcomes, messages, written)
         except BaseException:
             # Committed, not published: the relay's next flush publishes them.
             self._ledger.claimed_outbox.difference_update(m.message_id for m in written)
@@ -266,6 +238,41 @@ class LedgerHandler:
             partition=messages[0].partition if messages else None,
         )
         return outcomes
+
+    async def _post_all(
+        self,
+        works: dict[int, _Work],
+        outcomes: list[BaseException | None],
+        messages: Sequence[InboundMessage],
+        written: list[UnsentMessage],
+    ) -> dict[int, dict[str, Any]]:
+        """Post the messages in one unit; a failed one is taken out (module docs)."""
+        handled: dict[int, dict[str, Any]] = {}
+        isolated = 0
+        while works:
+            try:
+                handled.update(await self._post_together(works, written))
+                break
+            except _MessageFailedError as failed:
+                # Commit what came before it: if that fails too, the failure was an
+                # earlier message's (a row written late); else this message is the one.
+                before = {i: w for i, w in works.items() if i < failed.index}
+                try:
+                    handled.update(await self._post_together(before, written) if before else {})
+                except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
+                    handled.update(await self._post_one_by_one(works, outcomes, messages, written))
+                    break
+                for index in before:
+                    del works[index]
+                self._take_out(failed, works, outcomes, messages)
+                isolated += 1
+                if isolated < MAX_ISOLATED:
+                    continue
+            except Exception:  # noqa: BLE001 - not one message's fault: one unit each
+                _log.warning("ledger batch failed; posting its messages one by one")
+            handled.update(await self._post_one_by_one(works, outcomes, messages, written))
+            break
+        return handled
 
     async def _post_together(
         self, works: dict[int, _Work], written: list[UnsentMessage]
