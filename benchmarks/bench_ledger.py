@@ -513,8 +513,9 @@ def _report(
         "- **Round trips, no longer.** The per-message path costs about 17 SQL statements and a",
         "  commit per payment (on SQLite every statement is also a hop to aiosqlite's thread,",
         "  which a loaded machine makes slow). The batch path loads a poll's keys in about ten",
-        "  set-based queries and writes each table in multi-row INSERTs (on PostgreSQL one",
-        "  binary `COPY` per table, and the claims' money in one `UPDATE ... FROM unnest(...)`):",
+        "  set-based queries and writes each table in bulk (on PostgreSQL one binary `COPY`",
+        "  per table and the claims' money in one `UPDATE ... FROM unnest(...)`; on SQLite one",
+        "  `executemany` per table and for the claims' money):",
         "  about 20 statements and one commit per poll of 500.",
         f"- **Python CPU per payment** ({cpu:.2f} ms at best here, i.e. about "
         f"{1000 / cpu:,.0f}/s on one free core).",
