@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -197,23 +197,20 @@ class LedgerHandler:
         """Post the messages in one transaction; a failed one is taken out (module docs)."""
         if self._ledger is None or self._relay is None:
             raise TransientError("the ledger handler has not started")
-        outcomes: list[BaseException | None] = [None] * len(messages)
-        works: dict[int, _Work] = {}
+        batch = _Batch(messages, [None] * len(messages))
         for index, message in enumerate(messages):
             try:
-                works[index] = self._parse(message)
+                batch.works[index] = self._parse(message)
             except PoisonMessageError as exc:
-                outcomes[index] = exc
-        # The outbox messages of the units committed: published from memory below.
-        written: list[UnsentMessage] = []
+                batch.outcomes[index] = exc
         try:
             async with self._writing():
-                handled = await self._post_all(works, outcomes, messages, written)
+                handled = await self._post_all(batch)
         except BaseException:
             # Committed, not published: the relay's next flush publishes them.
-            self._ledger.claimed_outbox.difference_update(m.message_id for m in written)
+            self._ledger.claimed_outbox.difference_update(m.message_id for m in batch.written)
             raise
-        await self._relay.publish_written(written)
+        await self._relay.publish_written(batch.written)
         kinds: Counter[str] = Counter()
         states: Counter[str] = Counter()
         follow_ups = 0
@@ -229,7 +226,7 @@ class LedgerHandler:
             "ledger batch handled",
             messages=len(messages),
             handled=len(handled),
-            failed=sum(o is not None for o in outcomes),
+            failed=sum(o is not None for o in batch.outcomes),
             kinds=dict(kinds),
             states=dict(states),
             follow_ups=follow_ups,
@@ -237,16 +234,11 @@ class LedgerHandler:
             last_offset=messages[-1].offset if messages else None,
             partition=messages[0].partition if messages else None,
         )
-        return outcomes
+        return batch.outcomes
 
-    async def _post_all(
-        self,
-        works: dict[int, _Work],
-        outcomes: list[BaseException | None],
-        messages: Sequence[InboundMessage],
-        written: list[UnsentMessage],
-    ) -> dict[int, dict[str, Any]]:
-        """Post the messages in one unit; a failed one is taken out (module docs)."""
+    async def _post_all(self, batch: _Batch) -> dict[int, dict[str, Any]]:
+        """Post the batch's messages in one unit; a failed one is taken out (module docs)."""
+        works, written = batch.works, batch.written
         handled: dict[int, dict[str, Any]] = {}
         isolated = 0
         while works:
@@ -260,17 +252,17 @@ class LedgerHandler:
                 try:
                     handled.update(await self._post_together(before, written) if before else {})
                 except Exception:  # noqa: BLE001 - pinned on nobody: one unit each
-                    handled.update(await self._post_one_by_one(works, outcomes, messages, written))
+                    handled.update(await self._post_one_by_one(batch))
                     break
                 for index in before:
                     del works[index]
-                self._take_out(failed, works, outcomes, messages)
+                batch.take_out(failed)
                 isolated += 1
                 if isolated < MAX_ISOLATED:
                     continue
             except Exception:  # noqa: BLE001 - not one message's fault: one unit each
                 _log.warning("ledger batch failed; posting its messages one by one")
-            handled.update(await self._post_one_by_one(works, outcomes, messages, written))
+            handled.update(await self._post_one_by_one(batch))
             break
         return handled
 
@@ -318,40 +310,19 @@ class LedgerHandler:
         written += unit.outbox_written
         return handled
 
-    async def _post_one_by_one(
-        self,
-        works: dict[int, _Work],
-        outcomes: list[BaseException | None],
-        messages: Sequence[InboundMessage],
-        written: list[UnsentMessage],
-    ) -> dict[int, dict[str, Any]]:
+    async def _post_one_by_one(self, batch: _Batch) -> dict[int, dict[str, Any]]:
         assert self._ledger is not None
         handled: dict[int, dict[str, Any]] = {}
-        while works:
-            index, work = next(iter(works.items()))
+        while batch.works:
+            index, work = next(iter(batch.works.items()))
             try:
                 async with self._ledger.unit(publish_outbox=True) as unit:
                     handled[index] = await self._apply_traced(unit, work)
-                written += unit.outbox_written
-                del works[index]
+                batch.written += unit.outbox_written
+                del batch.works[index]
             except Exception as exc:  # noqa: BLE001 - reported to the runtime per message
-                self._take_out(_MessageFailedError(index, exc), works, outcomes, messages)
+                batch.take_out(_MessageFailedError(index, exc))
         return handled
-
-    @staticmethod
-    def _take_out(
-        failed: _MessageFailedError,
-        works: dict[int, _Work],
-        outcomes: list[BaseException | None],
-        messages: Sequence[InboundMessage],
-    ) -> None:
-        """Fail one message, and hold back the later messages of its claim (its Kafka key)."""
-        works.pop(failed.index, None)
-        outcomes[failed.index] = _translate(failed.error)
-        key = messages[failed.index].key
-        for index in [i for i in works if i > failed.index and messages[i].key == key]:
-            del works[index]
-            outcomes[index] = TransientError("held back behind a failed message of its claim")
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> Any:
@@ -442,6 +413,27 @@ class _Work:
     message: InboundMessage
     model: ClaimPaymentMessage | ClaimSubmissionMessage | StatusCheckResult | AttachmentResult
     new: NewClaim | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One ``handle_batch`` call: its messages, the parsed work still to post, each message's
+    outcome, and the outbox messages of the units committed so far (published at its end)."""
+
+    messages: Sequence[InboundMessage]
+    outcomes: list[BaseException | None]
+    works: dict[int, _Work] = field(default_factory=dict)
+    written: list[UnsentMessage] = field(default_factory=list)
+
+    def take_out(self, failed: _MessageFailedError) -> None:
+        """Fail one message, and hold back the later messages of its claim (its Kafka key)."""
+        works, messages = self.works, self.messages
+        works.pop(failed.index, None)
+        self.outcomes[failed.index] = _translate(failed.error)
+        key = messages[failed.index].key
+        for index in [i for i in works if i > failed.index and messages[i].key == key]:
+            del works[index]
+            self.outcomes[index] = TransientError("held back behind a failed message of its claim")
 
 
 class _MessageFailedError(Exception):
