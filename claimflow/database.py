@@ -6,6 +6,14 @@ table, usually in one database (``DatabaseSettings``). Both open it with :func:`
 and migrate it through a :class:`Migrations`; SQLite (the embedded default) and PostgreSQL
 (production) are both supported.
 
+SQLite on the event loop (``create_engine(..., sqlite_on_loop=True)``, what the ledger's
+handler and its commands use): aiosqlite runs each call in a thread of its own and hands the
+result back through the loop, a round trip per cursor, statement, fetch and close. For a
+local file that round trip costs more than the statement (about a tenth of a poll's time), so
+such an engine runs the calls in the loop's thread instead. SQLite's own busy wait would then
+stop the loop while another process holds the write lock; it is turned off (``busy_timeout``
+0) and the wait is made here instead, in ``asyncio.sleep`` steps, up to the same 5 seconds.
+
 :meth:`Migrations.ensure_schema` is what a command calls before it uses a schema: the embedded
 SQLite database is migrated on first use; PostgreSQL never is implicitly, so a database that is
 not at this claimflow's head revision stops the command with ``SchemaNotMigrated`` or
@@ -14,8 +22,10 @@ not at this claimflow's head revision stops the command with ``SchemaNotMigrated
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +53,10 @@ from claimflow.tracing import instrument_engine
 __all__ = ["Migrations", "create_engine"]
 
 
+BUSY_WAIT_SECONDS = 5.0
+"""How long a SQLite statement waits for another connection's write lock before it fails."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the CLI read while a handler writes; foreign keys are off by default in SQLite.
@@ -50,19 +64,70 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the Kafka offset once the handler returns.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT_SECONDS * 1000)}")
     cursor.close()
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
-    """The async engine of claimflow's database; the caller disposes of it."""
+def _sqlite_on_loop(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")  # waited for in the loop (module docs)
+    cursor.close()
+    driver = dbapi_connection.driver_connection  # aiosqlite's Connection
+    driver._execute = functools.partial(_execute_on_loop, driver)  # its one call point
+
+
+async def _execute_on_loop(
+    driver: Any, function: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Any:
+    """aiosqlite's ``Connection._execute``, run in the calling thread: the call is made at
+    once, and made again after a pause while another connection holds the write lock."""
+    if not driver._running or driver._connection is None:  # as aiosqlite's own check
+        raise ValueError("Connection closed")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_WAIT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            return function(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            # Busy means the statement changed nothing yet: SQLite takes the write lock
+            # before a statement's first change, and keeps it until the commit (WAL).
+            if not _busy(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code: int | None = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # pragma: no cover - Python's sqlite3 sets it since 3.11
+        return "database is locked" in str(exc)
+    # SQLITE_BUSY and its extended codes, but BUSY_SNAPSHOT: a read snapshot too old to
+    # write from, which waiting cannot cure (the unit is rolled back and retried).
+    return code & 0xFF == sqlite3.SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT
+
+
+_SQLITE_BUSY_SNAPSHOT = 517
+
+
+def create_engine(settings: DatabaseSettings, *, sqlite_on_loop: bool = False) -> AsyncEngine:
+    """The async engine of claimflow's database; the caller disposes of it.
+
+    ``sqlite_on_loop``: a SQLite database's calls are made in the event loop's thread
+    (module docs). For a process whose loop does little else while it writes (the ledger's
+    handler and commands); PostgreSQL is not affected."""
     url = settings.url.get_secret_value()
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         kwargs["pool_size"] = settings.pool_size
+    elif sqlite_on_loop:
+        # Connected in aiosqlite's thread, used in the loop's.
+        kwargs["connect_args"] = {"check_same_thread": False}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        pragmas = _sqlite_on_loop if sqlite_on_loop else _sqlite_pragmas
+        event.listen(engine.sync_engine, "connect", pragmas)
     instrument_engine(engine)  # SQL spans when tracing is on (statements, never parameters)
     return engine
 

@@ -130,7 +130,7 @@ async def request_status_check(
         current = await claim_version(await unit.session.connection(), claim_id)
         if current != seen_version:
             raise StaleDecisionError(claim_id, current or "", what="status check request")
-        now = poster.now()
+        now = unit.now
         unit.add(
             FollowUp(
                 command_id=cid,

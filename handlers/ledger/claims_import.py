@@ -115,7 +115,7 @@ async def _add(
     known = await unit.claims_by_number([c.claim_number for _, c in chunk])
     new = [(row, c) for row, c in chunk if c.claim_number not in known]
     outcome.same += len(chunk) - len(new)
-    now = poster.now()
+    now = unit.now
     ids = await unit.insert_claims([_claim_row(c, f"{path.name} row {row}", now) for row, c in new])
     for row, claim in new:
         unit.event(

@@ -83,7 +83,7 @@ async def import_claims(settings: Any, path: Path, *, echo: Any = print) -> int:
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise FileProblem(f"cannot read the claims file {path}: {reason}") from exc
-    engine = create_engine(settings.database)
+    engine = create_engine(settings.database, sqlite_on_loop=True)  # a command's own loop
     try:
         await ensure_schema(engine)
         poster = Poster(
@@ -161,7 +161,7 @@ async def post_payment_files(
     from handlers.ledger.store import ClaimLedger
 
     files = check_files(paths)
-    engine = create_engine(settings.database)
+    engine = create_engine(settings.database, sqlite_on_loop=True)  # a command's own loop
     try:
         await ensure_schema(engine)
         poster = Poster(

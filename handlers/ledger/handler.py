@@ -114,7 +114,7 @@ class LedgerHandler:
         ]
 
     async def start(self) -> None:
-        self._engine = create_engine(self._settings.database)
+        self._engine = create_engine(self._settings.database, sqlite_on_loop=True)
         await ensure_schema(self._engine)  # migrates the SQLite default only, never PostgreSQL
         self._ledger = ClaimLedger(self._engine)
         self._relay = OutboxRelay(self._ledger, self._publisher)
@@ -125,6 +125,11 @@ class LedgerHandler:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        if self._ledger is not None:
+            try:  # what was published and not yet marked; else re-sent once its claim passes
+                await self._ledger.mark_unmarked()
+            except Exception as exc:  # noqa: BLE001 - stopping anyway; consumers drop repeats
+                _log.warning("outbox marks not written", error=type(exc).__name__)
         if self._engine is not None:
             await self._engine.dispose()
 
@@ -207,7 +212,7 @@ class LedgerHandler:
             async with self._writing():
                 handled = await self._post_all(batch)
         except BaseException:
-            # Committed, not published: the relay's next flush publishes them.
+            # Committed, not published: a relay publishes them once their claim has passed.
             self._ledger.claimed_outbox.difference_update(m.message_id for m in batch.written)
             raise
         await self._relay.publish_written(batch.written)
@@ -403,7 +408,7 @@ class LedgerHandler:
             message_id,
             follow_ups=self._poster.follow_ups,
             test=is_test(message.headers),
-            now=self._poster.now(),
+            now=unit.now,
         )
         return {"kind": result.schema_name, "claim_id": claim_id, "outcome": result.outcome}
 

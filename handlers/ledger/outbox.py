@@ -4,6 +4,9 @@ A message enters the outbox in the same database transaction as the ledger chang
 under a stable id; :class:`OutboxRelay` publishes unsent messages and marks them sent. A crash
 between publishing and marking re-publishes the message with the same ``claimflow-message-id``,
 which consumers drop; a crash before the commit leaves neither the change nor the message.
+The handler publishes its units' messages itself, right after their commit, and marks them
+sent in its next unit (``publish_written``): a message claimed that way is published by a
+relay only once its claim has passed (``OUTBOX_CLAIM``), if that process stopped first.
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ class OutboxRelay:
         A batch of rows is handed to the producer at once (in order: the producer keeps the
         order per partition) and awaited together; the rows acknowledged are marked sent even
         when another failed, whose error is raised after. Messages that a unit of this process
-        is about to publish itself (``ClaimLedger.claimed_outbox``) are left to it.
+        is about to publish itself (``ClaimLedger.claimed_outbox``) are left to it. What this
+        process published itself and no unit has marked sent yet is marked first.
         """
         async with self._lock:
+            await self._ledger.mark_unmarked()
             return await self._flush_locked()
 
     async def _flush_locked(self, *, own: Collection[str] = ()) -> int:
@@ -87,18 +92,24 @@ class OutboxRelay:
 
     async def publish_written(self, messages: Sequence[UnsentMessage]) -> int:
         """Publish the outbox messages a committed unit wrote (``unit(publish_outbox=True)``)
-        from memory, without reading them back, and mark them sent; the number published.
+        from memory, without reading them back; the number published.
+
+        They are marked sent by this process's next unit, in its own transaction
+        (``ClaimLedger.unmarked``), or by the relay's next round if no unit comes first: no
+        transaction of their own. Until then their claim (``OutboxMessage.claimed_until``)
+        keeps every relay away from them.
 
         If older messages are still unsent (a publish failed earlier, or another process
         stopped before its relay ran), everything is published oldest first instead, these
         messages included, so that no message overtakes an older one. A message that failed
-        is given back to ``flush``, which publishes it later.
+        is given back to ``flush`` (its claim ended), which publishes it later.
         """
         own = [m.message_id for m in messages]
         try:
             async with self._lock:
                 # Own messages included in the claimed ones: are OTHERS waiting?
                 if await self._ledger.unsent_besides(self._ledger.claimed_outbox):
+                    await self._ledger.release_claims(own)
                     return await self._flush_locked(own=own)
                 if not messages:
                     return 0
@@ -106,9 +117,12 @@ class OutboxRelay:
                     *(self._publish(m) for m in messages), return_exceptions=True
                 )
                 sent = [m.message_id for m, o in zip(messages, outcomes, strict=True) if not o]
-                await self._ledger.mark_sent_messages(sent)
+                self._ledger.unmarked += sent
                 failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
                 if failed is not None:
+                    await self._ledger.release_claims(
+                        [m.message_id for m, o in zip(messages, outcomes, strict=True) if o]
+                    )
                     raise failed
                 return len(sent)
         finally:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -55,7 +55,6 @@ from handlers.ledger.tables import (
     Claim,
     ParkedPayment,
     Reconciliation,
-    utcnow,
 )
 from handlers.ledger.transactions import check_delivery
 from handlers.ledger.unit_cache import NewReceipt, PostedRow, ReceiptRow
@@ -162,15 +161,10 @@ class Poster:
         rules: RuleSet,
         tolerance: Decimal = Decimal("0"),
         topic_prefix: str = "claimflow.",
-        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.tolerance = tolerance
         self.topic_prefix = topic_prefix
         self.follow_ups = FollowUps(rules, topic_prefix=topic_prefix)
-        self._clock = clock
-
-    def now(self) -> datetime:
-        return self._clock()
 
     def topics(self, test: bool) -> TopicSet:
         return TopicSet(prefix=self.topic_prefix, lane="test" if test else "production")
@@ -214,7 +208,7 @@ class Poster:
         if again:
             parked = await unit.parked(mid)
             if parked is not None and receipt.state in ("applied", "recorded"):
-                parked.resolved_at = self.now()
+                parked.resolved_at = unit.now
         else:
             unit.add(receipt)
         await self._record_result(unit, message, rec, cls, match, claim)
@@ -269,7 +263,7 @@ class Poster:
         receipt.outcome = cls.outcome.value
         receipt.claim_id = claim.id
         if receipt.state in ("applied", "recorded"):
-            parked.resolved_at = self.now()
+            parked.resolved_at = unit.now
         cls = dataclasses.replace(cls, flags=tuple(flags))
         await self._record_result(unit, message, rec, cls, match, claim)
         decisions = await self._decide(unit, claim, message, rec, cls, match)
@@ -292,7 +286,7 @@ class Poster:
             state="new",
             outcome="",
             payload=unit.payload(message),
-            received_at=self.now(),
+            received_at=unit.now,
         )
 
     async def _duplicate(
@@ -403,7 +397,7 @@ class Poster:
             match_method=match.method.value,
             match_confidence=match.confidence,
             paid_at=_at(message.payment_date_time),
-            applied_at=self.now(),
+            applied_at=unit.now,
             payer_key=payer_key,
             payer_name=payer_name,
             payer_rank=payer_rank(c.status),
@@ -443,7 +437,7 @@ class Poster:
         claim.patient_responsibility = money_.patient_share
         claim.adjusted_amount = money_.adjusted
         claim.status = money_.status(claim.status, self.tolerance)
-        claim.updated_at = self.now()
+        claim.updated_at = unit.now
         payers = "; ".join(
             f"{m.name or m.payer} ({_RANK_WORDS.get(m.rank, f'payer {m.rank}')}) paid "
             f"{money(m.paid)}, patient {money(m.patient_responsibility)}, adjusted "
@@ -493,7 +487,7 @@ class Poster:
                     control_key=normalise_key(message.claim.control_number),
                     candidates=list(candidates),
                     payload=unit.payload(message),
-                    parked_at=self.now(),
+                    parked_at=unit.now,
                     patient_last_key=last,
                     claim_id=claim_id,
                     related_message_id=related,
@@ -574,7 +568,7 @@ class Poster:
                     d.model_dump(mode="json") for d in difference_items(rec.differences)
                 ],
                 "flags": list(cls.flags),
-                "created_at": self.now(),
+                "created_at": unit.now,
             },
         )
         if matched_claim is not None and cls.outcome is not Outcome.PREDETERMINATION:
@@ -614,7 +608,7 @@ class Poster:
                 adjusted=rec.adjusted,
             ),
             differences=difference_items(rec.differences),
-            decided_at=self.now(),
+            decided_at=unit.now,
         )
         key = message.claim.submission_number or message.claim.control_number or mid
         await enqueue(
@@ -653,7 +647,7 @@ class Poster:
             control_number=message.claim.control_number,
             tracking_number=message.transaction.tracking_number,
             payer_request_number=_payer_request_number(message),
-            now=self.now(),
+            now=unit.now,
         )
         return await self.follow_ups.record(unit, claim, facts, ctx)
 
@@ -695,7 +689,7 @@ class Poster:
                     existing.id, "resubmitted", f"submitted again ({source})", message_id=message_id
                 )
             return existing, []
-        now = self.now()
+        now = unit.now
         claim = Claim(
             **new.model_dump(),
             claim_key=normalise_key(new.claim_number),

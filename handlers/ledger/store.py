@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -152,12 +152,27 @@ class LedgerUnit:
     outbox messages are written when the unit flushes, each table in bulk.
     """
 
-    def __init__(self, session: AsyncSession, claimed: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        claimed: set[str] | None = None,
+        *,
+        now: datetime | None = None,
+        marks: list[str] | None = None,
+    ) -> None:
         self.session = session
+        self.now = now if now is not None else utcnow()
+        """The unit's time: every row it writes carries it (created, received, applied,
+        decided), as PostgreSQL's ``now()`` is its transaction's start. Its rows are ordered
+        by their ids, which follow the order they were added in."""
         # The outbox messages this unit wrote, when it publishes them itself after its commit
         # (``claimed``: the ledger's set of such messages, which its relay's flush leaves out).
         self._claimed = claimed
         self.outbox_written: list[UnsentMessage] = []
+        # Outbox messages this process published and owes their "sent" mark
+        # (``ClaimLedger.unmarked``): marked in this unit's transaction; given back on rollback.
+        self._marks = marks
+        self._marking: list[str] = []
         self._cache = UnitCache()
         self._pending = PendingRows()
         self._deliveries: dict[str, Delivery] = {}
@@ -323,7 +338,7 @@ class LedgerUnit:
                     "kind": CONTROL_NUMBER,
                     "value": value,
                     "value_key": key,
-                    "created_at": utcnow(),
+                    "created_at": self.now,
                 },
             )
             if key in self._cache.control_keys:
@@ -414,7 +429,7 @@ class LedgerUnit:
                 delivery_id=delivery_id,
                 claims_in_batch=claims_in_batch,
                 received=0,
-                created_at=utcnow(),
+                created_at=self.now,
             )
             .on_conflict_do_nothing(index_elements=["delivery_id"])
         )
@@ -536,7 +551,7 @@ class LedgerUnit:
     def event(
         self, claim_id: int, kind: str, summary: str, *, message_id: str | None = None
     ) -> None:
-        self._pending.event(claim_id, kind, summary, message_id, utcnow())
+        self._pending.event(claim_id, kind, summary, message_id, self.now)
         if message_id is not None:
             self._cache.events.add((claim_id, message_id))
 
@@ -616,8 +631,23 @@ class LedgerUnit:
         """Write everything the unit holds: ORM rows first, then timeline and outbox rows."""
         await self._write_claim_money()
         await self.session.flush()
-        receipts, payments, outbox = await self._pending.write(self.session)
+        claimed_until = self.now + OUTBOX_CLAIM if self._claimed is not None else None
+        receipts, payments, outbox = await self._pending.write(
+            self.session, self.now, claimed_until
+        )
         self._cache.written(receipts, payments)
+        if self._marks:
+            marking, self._marks[:] = list(self._marks), []
+            self._marking += marking
+            for chunk in chunks(marking):
+                await self.session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        one_of(self.session, OutboxMessage.message_id, chunk),
+                        OutboxMessage.sent_at.is_(None),
+                    )
+                    .values(sent_at=self.now)
+                )
         if self._claimed is not None:
             for row in outbox:
                 self._claimed.add(row["message_id"])
@@ -633,6 +663,9 @@ class LedgerUnit:
         if self._claimed is not None:
             self._claimed.difference_update(m.message_id for m in self.outbox_written)
         self.outbox_written = []
+        if self._marks is not None:
+            self._marks += self._marking  # still owed
+        self._marking = []
 
     async def _write_claim_money(self) -> None:
         """The money of the claims the unit recomputed, written for the whole unit at once
@@ -815,6 +848,17 @@ class LedgerUnit:
         return list(rows)
 
 
+OUTBOX_CLAIM = timedelta(seconds=30)
+"""How long the process whose unit wrote an outbox message keeps relays away from it (it
+publishes the message itself, and marks it sent in its next unit): long enough for a slow
+broker, short enough that a process that stopped leaves little waiting."""
+
+
+def _unclaimed() -> Any:
+    """Outbox rows no process publishes itself (no claim, or one that has passed)."""
+    return or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < utcnow())
+
+
 class ClaimLedger:
     """The claims ledger on one database; the owner of the engine disposes of it."""
 
@@ -826,6 +870,10 @@ class ClaimLedger:
         self.claimed_outbox: set[str] = set()
         """Outbox messages that units of this process wrote and publish themselves once
         committed (``unit(publish_outbox=True)``): ``unsent`` callers leave them out."""
+        self.unmarked: list[str] = []
+        """Outbox messages this process published itself and has not marked sent yet: its
+        next ``unit(publish_outbox=True)`` marks them in its own transaction, else
+        ``mark_unmarked`` (the relay's round). Their claim keeps relays away meanwhile."""
 
     @asynccontextmanager
     async def unit(self, *, publish_outbox: bool = False) -> AsyncIterator[LedgerUnit]:
@@ -833,9 +881,16 @@ class ClaimLedger:
 
         With ``publish_outbox``, the caller publishes the unit's outbox messages after the
         commit (``OutboxRelay.publish_written`` with ``unit.outbox_written``) instead of the
-        relay reading them back; until then they are in ``claimed_outbox``."""
+        relay reading them back; until then they are in ``claimed_outbox``, and in the table
+        they are claimed (``OutboxMessage.claimed_until``: the unit's time + ``OUTBOX_CLAIM``)
+        so that no other process's relay publishes them. The unit also marks sent what this
+        process published before (``unmarked``)."""
         async with self._sessions() as session:
-            unit = LedgerUnit(session, self.claimed_outbox if publish_outbox else None)
+            unit = (
+                LedgerUnit(session, self.claimed_outbox, marks=self.unmarked)
+                if publish_outbox
+                else LedgerUnit(session)
+            )
             try:
                 async with session.begin():
                     yield unit
@@ -892,7 +947,7 @@ class ClaimLedger:
                     OutboxMessage.headers,
                     OutboxMessage.message_id,
                 )
-                .where(OutboxMessage.sent_at.is_(None))
+                .where(OutboxMessage.sent_at.is_(None), _unclaimed())
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
@@ -907,7 +962,7 @@ class ClaimLedger:
         async with self._sessions() as session:
             found = await session.scalars(
                 select(OutboxMessage.message_id)
-                .where(OutboxMessage.sent_at.is_(None))
+                .where(OutboxMessage.sent_at.is_(None), _unclaimed())
                 .order_by(OutboxMessage.id)
                 .limit(len(claimed) + 1)
             )
@@ -934,6 +989,28 @@ class ClaimLedger:
                     update(OutboxMessage)
                     .where(one_of(session, OutboxMessage.message_id, chunk))
                     .values(sent_at=at)
+                )
+
+    async def mark_unmarked(self) -> None:
+        """Mark sent, in a transaction of their own, the messages this process published and
+        no unit has marked yet (``unmarked``); given back if that fails."""
+        marking, self.unmarked[:] = list(self.unmarked), []
+        try:
+            await self.mark_sent_messages(marking)
+        except BaseException:
+            self.unmarked += marking
+            raise
+
+    async def release_claims(self, message_ids: Sequence[str]) -> None:
+        """End this process's claim on these outbox messages: relays publish them now."""
+        if not message_ids:
+            return
+        async with self._sessions() as session, session.begin():
+            for chunk in chunks(message_ids):
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(one_of(session, OutboxMessage.message_id, chunk))
+                    .values(claimed_until=None)
                 )
 
     async def count(self, table: type[Any], *where: Any) -> int:

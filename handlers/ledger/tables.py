@@ -328,6 +328,11 @@ class OutboxMessage(Base):
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set when the process whose unit wrote the message publishes it itself: until then no
+    relay publishes it (``ClaimLedger.unsent``), and it is marked sent in that process's next
+    unit (``OutboxRelay.publish_written``). A process that stopped first leaves it to the
+    relays once the time has passed."""
 
 
 class AccessRecord(Base):

@@ -22,7 +22,6 @@ time: a delivery of 100,000 claims is never held in memory at once.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -45,8 +44,6 @@ class TransactionPoster(Protocol):
     a protocol, so that this module does not import posting back."""
 
     tolerance: Decimal
-
-    def now(self) -> datetime: ...
 
     def topics(self, test: bool) -> TopicSet: ...
 
@@ -107,7 +104,7 @@ async def _check(
         check = replace(check, claims=transaction.claims)
         found.extend(check.differences)
         items = difference_items(check.differences)
-        now = poster.now()
+        now = unit.now
         unit.add(
             TransactionResult(
                 delivery_id=delivery,

@@ -40,7 +40,6 @@ from handlers.ledger.tables import (
     PaymentReceipt,
     TimelineEvent,
     UTCDateTime,
-    utcnow,
 )
 
 __all__ = [
@@ -311,7 +310,7 @@ class PendingRows:
         self.outbox.setdefault(row["message_id"], row)
 
     async def write(
-        self, session: AsyncSession
+        self, session: AsyncSession, now: datetime, claimed_until: datetime | None = None
     ) -> tuple[list[NewReceipt], list[NewPayment], list[dict[str, Any]]]:
         """Insert the pending rows (outbox messages already in the table are left out); the
         receipts, payments and outbox messages written."""
@@ -342,8 +341,9 @@ class PendingRows:
             )
             for message_id in known:
                 outbox.pop(message_id, None)
-        now = utcnow()
-        written = [{**row, "created_at": now} for row in outbox.values()]
+        written = [
+            {**row, "created_at": now, "claimed_until": claimed_until} for row in outbox.values()
+        ]
         await _insert(session, OutboxMessage, written)
         return receipts, payments, written
 
@@ -438,7 +438,13 @@ def _driver_values(
             continue
         columns.append(column.name)
     for index, name in enumerate(columns):
-        process = driver_value(dialect, sql_table.c[name].type)
-        if process is not None:
+        column_type = sql_table.c[name].type
+        process = driver_value(dialect, column_type)
+        if process is None:
+            continue
+        if isinstance(column_type, UTCDateTime):  # a unit's rows share its time
+            made = {v: process(v) for v in set(values[index])}
+            values[index] = [made[v] for v in values[index]]
+        else:
             values[index] = [process(v) for v in values[index]]
     return tuple(columns), list(zip(*values, strict=True))

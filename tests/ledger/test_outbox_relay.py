@@ -1,11 +1,13 @@
 """The outbox relay: a unit's messages published from memory after its commit, never twice by
-the relay's own rounds, and never ahead of an older message still unsent."""
+the relay's own rounds or another process's, never ahead of an older message still unsent,
+and marked sent by the next unit's own transaction."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handlers.ledger import store
 from handlers.ledger.outbox import OutboxRelay
 from handlers.ledger.store import ClaimLedger, LedgerUnit
 from handlers.ledger.tables import OutboxMessage
@@ -51,10 +53,14 @@ async def test_a_committed_unit_is_published_once_from_memory(
     assert await relay.flush() == 0
     assert await relay.publish_written(unit.outbox_written) == 2
     assert recorder.message_ids == ["m-1", "m-2"]
-    assert await _unsent(ledger) == 0
     assert ledger.claimed_outbox == set()
+    # Published, not marked yet: no transaction of their own; the relay's round marks them.
+    assert ledger.unmarked == ["m-1", "m-2"]
+    assert await _unsent(ledger) == 2
     assert await relay.flush() == 0  # nothing to send again
     assert recorder.message_ids == ["m-1", "m-2"]
+    assert await _unsent(ledger) == 0
+    assert ledger.unmarked == []
 
 
 async def test_a_rolled_back_unit_leaves_nothing_claimed(ledger_engine: AsyncEngine) -> None:
@@ -96,4 +102,61 @@ async def test_a_retry_with_nothing_new_still_sends_what_a_failure_left(
     await _publish_failing_once(ledger, relay, recorder, "m-1")
     assert await relay.publish_written([]) == 1  # a redelivery's unit writes nothing new
     assert recorder.message_ids == ["m-1"]
+    assert await _unsent(ledger) == 0
+
+
+async def test_the_next_unit_marks_what_was_published_and_a_rollback_keeps_the_marks_owed(
+    ledger_engine: AsyncEngine,
+) -> None:
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    relay = OutboxRelay(ledger, recorder)
+    async with ledger.unit(publish_outbox=True) as first:
+        await _write(first, "m-1")
+    assert await relay.publish_written(first.outbox_written) == 1
+
+    async def fail_after_writing() -> None:
+        async with ledger.unit(publish_outbox=True) as failing:
+            await _write(failing, "m-2")
+            await failing.flush()  # the marks are written in its transaction ...
+            raise RuntimeError("a rule failed")
+
+    with pytest.raises(RuntimeError):
+        await fail_after_writing()
+    assert ledger.unmarked == ["m-1"]  # ... and rolled back with it: still owed
+    assert await _unsent(ledger) == 1
+    async with ledger.unit(publish_outbox=True) as second:
+        await _write(second, "m-3")
+    assert ledger.unmarked == []
+    assert await _unsent(ledger) == 1  # m-3, written by this unit, not yet published
+    assert await relay.publish_written(second.outbox_written) == 1
+    assert recorder.message_ids == ["m-1", "m-3"]
+
+
+async def test_another_processs_relay_leaves_claimed_messages_until_the_claim_passes(
+    ledger_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    # Another replica on the same database: its own ClaimLedger, relay and broker client.
+    other_ledger, other_recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    other_relay = OutboxRelay(other_ledger, other_recorder)
+    async with ledger.unit(publish_outbox=True) as unit:
+        await _write(unit, "m-1")
+    # Committed, and this process stops before it publishes (or is slow to).
+    assert await other_relay.flush() == 0
+    assert other_recorder.message_ids == []
+    monkeypatch.setattr(store, "utcnow", lambda: unit.now + store.OUTBOX_CLAIM * 2)
+    assert await other_relay.flush() == 1  # the claim has passed: nothing is left waiting
+    assert other_recorder.message_ids == ["m-1"]
+    assert await _unsent(ledger) == 0
+    assert recorder.message_ids == []
+
+
+async def test_a_failed_publish_ends_its_claim_at_once(ledger_engine: AsyncEngine) -> None:
+    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    relay = OutboxRelay(ledger, recorder)
+    other_ledger, other_recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    await _publish_failing_once(ledger, relay, recorder, "m-1")
+    # Not published: any relay, this process's or another's, sends it at its next round.
+    assert await OutboxRelay(other_ledger, other_recorder).flush() == 1
+    assert other_recorder.message_ids == ["m-1"]
     assert await _unsent(ledger) == 0

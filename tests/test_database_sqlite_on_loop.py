@@ -1,0 +1,151 @@
+"""SQLite on the event loop (``claimflow.database.create_engine(..., sqlite_on_loop=True)``).
+
+The ledger's handler runs its SQLite calls in the loop's thread. These cases check what that
+must not change: every statement still runs (in that thread), a write that meets another
+connection's write lock waits for it without stopping the loop, and a lock held too long
+still ends in SQLite's own "database is locked" error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+
+from claimflow import database
+from claimflow.settings import DatabaseSettings
+
+
+def _engine(path: Path, *, on_loop: bool) -> Any:
+    settings = DatabaseSettings(url=SecretStr(f"sqlite+aiosqlite:///{path}"))
+    return database.create_engine(settings, sqlite_on_loop=on_loop)
+
+
+async def _make_table(engine: Any) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
+
+
+def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
+    """Another process's writer: holds SQLite's write lock for ``seconds``."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO notes VALUES ('the other writer')")
+        held.set()
+        time.sleep(seconds)
+        other.execute("COMMIT")
+    finally:
+        other.close()
+
+
+async def _ticks_while(awaitable: Any) -> tuple[Any, int]:
+    """Run ``awaitable`` while a task ticks every 10 ms: the loop's ticks during it."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await awaitable, ticks
+    finally:
+        ticker.cancel()
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+async def test_statements_run_in_the_loops_thread_only_when_asked(
+    tmp_path: Path, on_loop: bool
+) -> None:
+    engine = _engine(tmp_path / "ledger.db", on_loop=on_loop)
+    # A SQL function runs in the thread that runs its statement: it tells which one that is.
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        lambda dbapi, _record: dbapi.create_function("thread_id", 0, threading.get_ident),
+    )
+    try:
+        await _make_table(engine)
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO notes VALUES (thread_id())"))
+            # The driver's own calls (bulk writes go to it directly) too.
+            driver = (await connection.get_raw_connection()).driver_connection
+            await driver.executemany("INSERT INTO notes VALUES (thread_id() + ?)", [(0,), (0,)])
+        async with engine.connect() as connection:
+            read = (await connection.execute(text("SELECT thread_id()"))).scalar()
+            rows = (await connection.execute(text("SELECT body FROM notes"))).scalars().all()
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+    finally:
+        await engine.dispose()
+    assert len(rows) == 3
+    assert mode == "wal"
+    threads = {int(r) for r in rows} | {read}
+    assert len(threads) == 1
+    assert (threads == {threading.get_ident()}) is on_loop
+
+
+async def test_a_write_waits_for_another_writers_lock_without_stopping_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    engine = _engine(path, on_loop=True)
+    try:
+        await _make_table(engine)
+        held = threading.Event()
+        other = threading.Thread(target=_hold_write_lock, args=(path, 0.4, held))
+        other.start()
+        assert await asyncio.to_thread(held.wait, 5)
+
+        async def write() -> float:
+            started = time.monotonic()
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO notes VALUES ('ours')"))
+            return time.monotonic() - started
+
+        waited, ticks = await _ticks_while(write())
+        await asyncio.to_thread(other.join)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT body FROM notes"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert sorted(rows) == ["ours", "the other writer"]  # both writes, none lost
+    assert waited >= 0.2  # it did wait for the lock ...
+    assert ticks >= 10  # ... while the loop went on (a blocked loop ticks once at most)
+
+
+async def test_a_lock_held_past_the_wait_fails_as_sqlites_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_WAIT_SECONDS", 0.2)
+    path = tmp_path / "ledger.db"
+    engine = _engine(path, on_loop=True)
+    try:
+        await _make_table(engine)
+        held = threading.Event()
+        other = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
+        other.start()
+        assert await asyncio.to_thread(held.wait, 5)
+
+        async def write() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO notes VALUES ('ours')"))
+
+        with pytest.raises(OperationalError, match="database is locked"):
+            await _ticks_while(write())
+        await asyncio.to_thread(other.join)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT body FROM notes"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert rows == ["the other writer"]
