@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -51,6 +52,12 @@ from claimflow.settings import DatabaseSettings
 from claimflow.tracing import instrument_engine
 
 __all__ = ["Migrations", "create_engine"]
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text: orjson's compact JSON, several times faster than ``json.dumps``
+    (the ledger writes a few JSON values per payment). Read back with ``json.loads``."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 BUSY_WAIT_SECONDS = 5.0
@@ -118,7 +125,7 @@ def create_engine(settings: DatabaseSettings, *, sqlite_on_loop: bool = False) -
     (module docs). For a process whose loop does little else while it writes (the ledger's
     handler and commands); PostgreSQL is not affected."""
     url = settings.url.get_secret_value()
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_text}
     if not url.startswith("sqlite"):
         kwargs["pool_size"] = settings.pool_size
     elif sqlite_on_loop:

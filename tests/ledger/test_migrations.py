@@ -124,3 +124,36 @@ async def test_on_postgresql_the_overpaid_queue_can_use_the_credit_balance_index
         compiled = query.compile(ledger_engine.sync_engine, compile_kwargs={"literal_binds": True})
         plan = (await connection.execute(text(f"EXPLAIN {compiled}"))).scalars().all()
     assert any("ix_claims_credit_balance" in line for line in plan), plan
+
+
+async def test_upgrading_recomputes_receipt_fingerprints_so_a_payment_sent_again_is_a_duplicate(
+    ledger_engine: AsyncEngine,
+) -> None:
+    """Migration 0007: the receipts' fingerprints in the form ``posting.fingerprint`` hashes
+    now (orjson's compact JSON), recomputed from their payloads, both ways."""
+    from sqlalchemy import text
+
+    from handlers.ledger.followup_rules import load_rules
+    from handlers.ledger.posting import Poster, fingerprint
+    from handlers.ledger.store import ClaimLedger
+    from tests.ledger.corpus import batch, claim
+    from tests.ledger.support import payment_messages
+
+    async def stored() -> str:
+        async with ledger_engine.connect() as connection:
+            found = await connection.execute(text("SELECT fingerprint FROM payment_receipts"))
+            return str(found.scalar_one())
+
+    ledger, poster = ClaimLedger(ledger_engine), Poster(rules=load_rules())
+    first = payment_messages(batch("log-first", claim("ACCT-00451")))[0]
+    async with ledger.unit() as unit:
+        assert (await poster.post_payment(unit, first)).state == "parked"  # no claim on file
+    assert await stored() == fingerprint(first)
+    await downgrade(ledger_engine, "0006_outbox_claims")
+    assert await stored() != fingerprint(first)  # the spaced form of before
+    await upgrade(ledger_engine)
+    assert await stored() == fingerprint(first)
+    # The same payment again, under another message id (Redox sent the batch again).
+    again = first.model_copy(update={"message_id": "m-sent-again"})
+    async with ledger.unit() as unit:
+        assert (await poster.post_payment(unit, again)).state == "duplicate"
