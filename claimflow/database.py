@@ -13,6 +13,9 @@ local file that round trip costs more than the statement (about a tenth of a pol
 such an engine runs the calls in the loop's thread instead. SQLite's own busy wait would then
 stop the loop while another process holds the write lock; it is turned off (``busy_timeout``
 0) and the wait is made here instead, in ``asyncio.sleep`` steps, up to the same 5 seconds.
+SQLite's automatic checkpoint (copying the write-ahead log into the database, about half of a
+large commit's time) is turned off on such connections too, and made by a worker thread once a
+commit leaves a log of 1,000 pages, as SQLite would: it no longer holds the loop.
 
 :meth:`Migrations.ensure_schema` is what a command calls before it uses a schema: the embedded
 SQLite database is migrated on first use; PostgreSQL never is implicitly, so a database that is
@@ -23,7 +26,9 @@ not at this claimflow's head revision stops the command with ``SchemaNotMigrated
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,20 +80,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+CHECKPOINT_BYTES = 1000 * 4096
+"""The write-ahead log's size from which a commit on the loop has it checkpointed (in the
+background): SQLite's own automatic checkpoint, 1,000 pages of 4 KiB."""
+
+
 def _sqlite_on_loop(dbapi_connection: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_connection, record)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=0")  # waited for in the loop (module docs)
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # made in the background (module docs)
+    cursor.execute("PRAGMA database_list")
+    path = next((file for _, name, file in cursor.fetchall() if name == "main"), "")
     cursor.close()
     driver = dbapi_connection.driver_connection  # aiosqlite's Connection
-    driver._execute = functools.partial(_execute_on_loop, driver)  # its one call point
+    driver._execute = functools.partial(_execute_on_loop, driver, path)  # its one call point
 
 
 async def _execute_on_loop(
-    driver: Any, function: Callable[..., Any], /, *args: Any, **kwargs: Any
+    driver: Any, path: str, function: Callable[..., Any], /, *args: Any, **kwargs: Any
 ) -> Any:
     """aiosqlite's ``Connection._execute``, run in the calling thread: the call is made at
-    once, and made again after a pause while another connection holds the write lock."""
+    once, and made again after a pause while another connection holds the write lock. A
+    commit that leaves a large write-ahead log has it checkpointed in the background."""
     if not driver._running or driver._connection is None:  # as aiosqlite's own check
         raise ValueError("Connection closed")
     loop = asyncio.get_running_loop()
@@ -96,14 +110,48 @@ async def _execute_on_loop(
     pause = 0.001
     while True:
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             # Busy means the statement changed nothing yet: SQLite takes the write lock
             # before a statement's first change, and keeps it until the commit (WAL).
             if not _busy(exc) or loop.time() >= deadline:
                 raise
+        else:
+            if path and getattr(function, "__name__", "") == "commit":
+                _checkpoint_soon(loop, path)
+            return result
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+_CHECKPOINTING: set[str] = set()
+
+
+def _checkpoint_soon(loop: asyncio.AbstractEventLoop, path: str) -> None:
+    """Checkpoint the database's write-ahead log in a worker thread once it is large: what
+    SQLite's automatic checkpoint did inside the commit (copy the log into the database, and
+    sync it), without holding the loop. SQLite releases the GIL while it works, so the copy
+    runs beside the next poll's Python. One at a time per database."""
+    if path in _CHECKPOINTING:
+        return
+    try:
+        if os.path.getsize(f"{path}-wal") < CHECKPOINT_BYTES:
+            return
+    except OSError:
+        return
+    _CHECKPOINTING.add(path)
+    done = loop.run_in_executor(None, _checkpoint, path)
+    done.add_done_callback(lambda _: _CHECKPOINTING.discard(path))
+
+
+def _checkpoint(path: str) -> None:
+    # PASSIVE: copies what no reader still needs, never waits for a lock. A checkpoint that
+    # cannot run now (another process's) is left to the next large commit.
+    with (
+        contextlib.suppress(sqlite3.Error),
+        contextlib.closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as connection,
+    ):
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

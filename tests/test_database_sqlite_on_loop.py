@@ -149,3 +149,37 @@ async def test_a_lock_held_past_the_wait_fails_as_sqlites_own_error(
     finally:
         await engine.dispose()
     assert rows == ["the other writer"]
+
+
+async def test_a_large_write_ahead_log_is_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's automatic checkpoint is off on the loop's connections; a worker thread does it
+    once a commit leaves a large log, so the log is reused instead of growing without end."""
+    monkeypatch.setattr(database, "CHECKPOINT_BYTES", 64 * 1024)
+    path = tmp_path / "ledger.db"
+    engine = _engine(path, on_loop=True)
+    rounds, body = 12, "x" * 2000
+    sizes = []
+    try:
+        await _make_table(engine)
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        for _ in range(rounds):
+            async with engine.begin() as connection:  # about 200 KB of log per commit
+                await connection.execute(
+                    text("INSERT INTO notes VALUES (:body)"), [{"body": body}] * 100
+                )
+            for _ in range(200):  # the checkpoint started by the commit, done
+                if str(path) not in database._CHECKPOINTING:
+                    break
+                await asyncio.sleep(0.01)
+            sizes.append((tmp_path / "ledger.db-wal").stat().st_size)
+        async with engine.connect() as connection:
+            count = (await connection.execute(text("SELECT count(*) FROM notes"))).scalar()
+    finally:
+        await engine.dispose()
+    assert count == rounds * 100
+    one_round = 100 * len(body)
+    # Never checkpointed, the log would hold every round (12 x 200 KB); reused, about one.
+    assert max(sizes) < 4 * one_round, sizes
