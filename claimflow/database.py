@@ -30,6 +30,7 @@ import contextlib
 import functools
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ async def _execute_on_loop(
 
 
 _CHECKPOINTING: set[str] = set()
+"""Databases whose checkpoint is under way in this process (a worker thread takes it out)."""
 
 
 def _checkpoint_soon(loop: asyncio.AbstractEventLoop, path: str) -> None:
@@ -140,18 +142,31 @@ def _checkpoint_soon(loop: asyncio.AbstractEventLoop, path: str) -> None:
     except OSError:
         return
     _CHECKPOINTING.add(path)
-    done = loop.run_in_executor(None, _checkpoint, path)
-    done.add_done_callback(lambda _: _CHECKPOINTING.discard(path))
+    try:
+        loop.run_in_executor(None, _checkpoint, path)
+    except RuntimeError:  # the loop's executor is shut down: the process is stopping
+        _CHECKPOINTING.discard(path)
 
 
 def _checkpoint(path: str) -> None:
     # PASSIVE: copies what no reader still needs, never waits for a lock. A checkpoint that
-    # cannot run now (another process's) is left to the next large commit.
-    with (
-        contextlib.suppress(sqlite3.Error),
-        contextlib.closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as connection,
-    ):
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    # cannot run now (another process's) is left to the next large commit. mode=rw: a
+    # database that is gone is not made again.
+    try:
+        with (
+            contextlib.suppress(sqlite3.Error),
+            contextlib.closing(
+                sqlite3.connect(
+                    f"file:{urllib.parse.quote(path)}?mode=rw",
+                    uri=True,
+                    timeout=0,
+                    isolation_level=None,
+                )
+            ) as connection,
+        ):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        _CHECKPOINTING.discard(path)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
