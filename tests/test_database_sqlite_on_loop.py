@@ -34,6 +34,15 @@ async def _make_table(engine: Any) -> None:
         await connection.execute(text("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
 
 
+async def _locked_by_another_writer(path: Path, seconds: float) -> threading.Thread:
+    """Another process's writer holding SQLite's write lock for ``seconds``, from now on."""
+    held = threading.Event()
+    other = threading.Thread(target=_hold_write_lock, args=(path, seconds, held))
+    other.start()
+    assert await asyncio.to_thread(held.wait, 5)
+    return other
+
+
 def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
     """Another process's writer: holds SQLite's write lock for ``seconds``."""
     other = sqlite3.connect(path, isolation_level=None)
@@ -102,10 +111,7 @@ async def test_a_write_waits_for_another_writers_lock_without_stopping_the_loop(
     engine = _engine(path, on_loop=True)
     try:
         await _make_table(engine)
-        held = threading.Event()
-        other = threading.Thread(target=_hold_write_lock, args=(path, 0.4, held))
-        other.start()
-        assert await asyncio.to_thread(held.wait, 5)
+        other = await _locked_by_another_writer(path, 0.4)
 
         async def write() -> float:
             started = time.monotonic()
@@ -132,10 +138,7 @@ async def test_a_lock_held_past_the_wait_fails_as_sqlites_own_error(
     engine = _engine(path, on_loop=True)
     try:
         await _make_table(engine)
-        held = threading.Event()
-        other = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
-        other.start()
-        assert await asyncio.to_thread(held.wait, 5)
+        other = await _locked_by_another_writer(path, 1.0)
 
         async def write() -> None:
             async with engine.begin() as connection:

@@ -639,15 +639,9 @@ class LedgerUnit:
         if self._marks:
             marking, self._marks[:] = list(self._marks), []
             self._marking += marking
-            for chunk in chunks(marking):
-                await self.session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        one_of(self.session, OutboxMessage.message_id, chunk),
-                        OutboxMessage.sent_at.is_(None),
-                    )
-                    .values(sent_at=self.now)
-                )
+            await _update_outbox(
+                self.session, marking, OutboxMessage.sent_at.is_(None), sent_at=self.now
+            )
         if self._claimed is not None:
             for row in outbox:
                 self._claimed.add(row["message_id"])
@@ -854,6 +848,19 @@ publishes the message itself, and marks it sent in its next unit): long enough f
 broker, short enough that a process that stopped leaves little waiting."""
 
 
+async def _update_outbox(
+    session: AsyncSession, message_ids: Sequence[str], *where: Any, **values: Any
+) -> None:
+    """Set ``values`` on the outbox rows of these message ids (and ``where``), in the
+    session's transaction."""
+    for chunk in chunks(message_ids):
+        await session.execute(
+            update(OutboxMessage)
+            .where(one_of(session, OutboxMessage.message_id, chunk), *where)
+            .values(**values)
+        )
+
+
 def _unclaimed() -> Any:
     """Outbox rows no process publishes itself (no claim, or one that has passed)."""
     return or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < utcnow())
@@ -982,14 +989,8 @@ class ClaimLedger:
         """Mark outbox messages sent by their message ids (one transaction)."""
         if not message_ids:
             return
-        at = utcnow()
         async with self._sessions() as session, session.begin():
-            for chunk in chunks(message_ids):
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(one_of(session, OutboxMessage.message_id, chunk))
-                    .values(sent_at=at)
-                )
+            await _update_outbox(session, message_ids, sent_at=utcnow())
 
     async def mark_unmarked(self) -> None:
         """Mark sent, in a transaction of their own, the messages this process published and
@@ -1006,12 +1007,7 @@ class ClaimLedger:
         if not message_ids:
             return
         async with self._sessions() as session, session.begin():
-            for chunk in chunks(message_ids):
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(one_of(session, OutboxMessage.message_id, chunk))
-                    .values(claimed_until=None)
-                )
+            await _update_outbox(session, message_ids, claimed_until=None)
 
     async def count(self, table: type[Any], *where: Any) -> int:
         async with self._sessions() as session:
