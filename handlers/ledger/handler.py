@@ -4,10 +4,11 @@ Consumes ``claim_payments`` and ``claim_submissions``, and the partners' answers
 (``status_check_results``, ``attachment_results``), which go on the claim's timeline. Each
 message is handled in one database transaction that holds its idempotency record, its effects
 and the messages it causes (the outbox); the outbox is then published (reconciliation results,
-status-check and attachment commands) and marked sent. A crash anywhere re-delivers the
-message: its effects are already there or not at all, and unsent outbox messages go out with
-their original ids. A background flush also publishes what ``claimflow claims import`` queued
-(parked payments it matched).
+status-check and attachment commands), and marked sent by the next transaction
+(``OutboxRelay.publish_written``). A crash anywhere re-delivers the message: its effects are
+already there or not at all, and unsent outbox messages go out with their original ids. A
+background flush also publishes what ``claimflow claims import`` queued (parked payments it
+matched).
 
 The runtime hands the ledger a partition's queued messages at once (``handle_batch``): they
 are posted in ONE transaction, in offset order, after their keys were loaded in a few
