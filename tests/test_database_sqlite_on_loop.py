@@ -56,6 +56,19 @@ def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
         other.close()
 
 
+async def _write_ours(engine: Any) -> float:
+    """Our write, in a transaction of its own; the seconds it took."""
+    started = time.monotonic()
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO notes VALUES ('ours')"))
+    return time.monotonic() - started
+
+
+async def _bodies(engine: Any) -> list[str]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(text("SELECT body FROM notes"))).scalars())
+
+
 async def _ticks_while(awaitable: Any) -> tuple[Any, int]:
     """Run ``awaitable`` while a task ticks every 10 ms: the loop's ticks during it."""
     ticks = 0
@@ -112,17 +125,9 @@ async def test_a_write_waits_for_another_writers_lock_without_stopping_the_loop(
     try:
         await _make_table(engine)
         other = await _locked_by_another_writer(path, 0.4)
-
-        async def write() -> float:
-            started = time.monotonic()
-            async with engine.begin() as connection:
-                await connection.execute(text("INSERT INTO notes VALUES ('ours')"))
-            return time.monotonic() - started
-
-        waited, ticks = await _ticks_while(write())
+        waited, ticks = await _ticks_while(_write_ours(engine))
         await asyncio.to_thread(other.join)
-        async with engine.connect() as connection:
-            rows = (await connection.execute(text("SELECT body FROM notes"))).scalars().all()
+        rows = await _bodies(engine)
     finally:
         await engine.dispose()
     assert sorted(rows) == ["ours", "the other writer"]  # both writes, none lost
@@ -139,16 +144,10 @@ async def test_a_lock_held_past_the_wait_fails_as_sqlites_own_error(
     try:
         await _make_table(engine)
         other = await _locked_by_another_writer(path, 1.0)
-
-        async def write() -> None:
-            async with engine.begin() as connection:
-                await connection.execute(text("INSERT INTO notes VALUES ('ours')"))
-
         with pytest.raises(OperationalError, match="database is locked"):
-            await _ticks_while(write())
+            await _ticks_while(_write_ours(engine))
         await asyncio.to_thread(other.join)
-        async with engine.connect() as connection:
-            rows = (await connection.execute(text("SELECT body FROM notes"))).scalars().all()
+        rows = await _bodies(engine)
     finally:
         await engine.dispose()
     assert rows == ["the other writer"]

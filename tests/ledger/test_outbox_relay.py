@@ -38,6 +38,12 @@ async def _publish_failing_once(
     assert ledger.claimed_outbox == set()  # the failed one is the relay's again
 
 
+def _process(engine: AsyncEngine) -> tuple[ClaimLedger, RecordingPublisher, OutboxRelay]:
+    """One handler process's outbox on ``engine``: its ledger, its broker client, its relay."""
+    ledger, recorder = ClaimLedger(engine), RecordingPublisher()
+    return ledger, recorder, OutboxRelay(ledger, recorder)
+
+
 async def _unsent(ledger: ClaimLedger) -> int:
     return await ledger.count(OutboxMessage, OutboxMessage.sent_at.is_(None))
 
@@ -45,8 +51,7 @@ async def _unsent(ledger: ClaimLedger) -> int:
 async def test_a_committed_unit_is_published_once_from_memory(
     ledger_engine: AsyncEngine,
 ) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    relay = OutboxRelay(ledger, recorder)
+    ledger, recorder, relay = _process(ledger_engine)
     async with ledger.unit(publish_outbox=True) as unit:
         await _write(unit, "m-1", "m-2")
     # Committed, not yet published: the relay's own round leaves them to the unit's owner.
@@ -83,8 +88,7 @@ async def test_a_rolled_back_unit_leaves_nothing_claimed(ledger_engine: AsyncEng
 
 
 async def test_an_older_unsent_message_goes_out_first(ledger_engine: AsyncEngine) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    relay = OutboxRelay(ledger, recorder)
+    ledger, recorder, relay = _process(ledger_engine)
     await _publish_failing_once(ledger, relay, recorder, "old-1")
     async with ledger.unit(publish_outbox=True) as second:
         await _write(second, "new-1", "new-2")
@@ -97,8 +101,7 @@ async def test_an_older_unsent_message_goes_out_first(ledger_engine: AsyncEngine
 async def test_a_retry_with_nothing_new_still_sends_what_a_failure_left(
     ledger_engine: AsyncEngine,
 ) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    relay = OutboxRelay(ledger, recorder)
+    ledger, recorder, relay = _process(ledger_engine)
     await _publish_failing_once(ledger, relay, recorder, "m-1")
     assert await relay.publish_written([]) == 1  # a redelivery's unit writes nothing new
     assert recorder.message_ids == ["m-1"]
@@ -108,8 +111,7 @@ async def test_a_retry_with_nothing_new_still_sends_what_a_failure_left(
 async def test_the_next_unit_marks_what_was_published_and_a_rollback_keeps_the_marks_owed(
     ledger_engine: AsyncEngine,
 ) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    relay = OutboxRelay(ledger, recorder)
+    ledger, recorder, relay = _process(ledger_engine)
     async with ledger.unit(publish_outbox=True) as first:
         await _write(first, "m-1")
     assert await relay.publish_written(first.outbox_written) == 1
@@ -137,8 +139,7 @@ async def test_another_processs_relay_leaves_claimed_messages_until_the_claim_pa
 ) -> None:
     ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
     # Another replica on the same database: its own ClaimLedger, relay and broker client.
-    other_ledger, other_recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    other_relay = OutboxRelay(other_ledger, other_recorder)
+    _, other_recorder, other_relay = _process(ledger_engine)
     async with ledger.unit(publish_outbox=True) as unit:
         await _write(unit, "m-1")
     # Committed, and this process stops before it publishes (or is slow to).
@@ -152,11 +153,10 @@ async def test_another_processs_relay_leaves_claimed_messages_until_the_claim_pa
 
 
 async def test_a_failed_publish_ends_its_claim_at_once(ledger_engine: AsyncEngine) -> None:
-    ledger, recorder = ClaimLedger(ledger_engine), RecordingPublisher()
-    relay = OutboxRelay(ledger, recorder)
-    other_ledger, other_recorder = ClaimLedger(ledger_engine), RecordingPublisher()
+    ledger, recorder, relay = _process(ledger_engine)
+    _, other_recorder, other_relay = _process(ledger_engine)
     await _publish_failing_once(ledger, relay, recorder, "m-1")
     # Not published: any relay, this process's or another's, sends it at its next round.
-    assert await OutboxRelay(other_ledger, other_recorder).flush() == 1
+    assert await other_relay.flush() == 1
     assert other_recorder.message_ids == ["m-1"]
     assert await _unsent(ledger) == 0
